@@ -1,0 +1,56 @@
+# gatelab — two commands do everything on a fresh Debian/Ubuntu machine, idempotently:
+#   make demo   the lectures' worked examples through the C++ graph, then a gradient-check table
+#   make test   the whole test suite
+# Each installs what is missing first: Debian packages (apt-get), a .venv, and gatelab itself
+# (editable, with its test extras). Once set up, they only rebuild what changed.
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip
+APT_PACKAGES := g++ libxtensor-dev libxtensor-blas-dev xtl-dev libxsimd-dev libopenblas-dev \
+                libopenblas-openmp-dev graphviz
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+CORE_SOURCES := $(shell find cpp bindings -type f 2>/dev/null) CMakeLists.txt pyproject.toml
+PYTEST_ARGS ?=
+
+.PHONY: demo test setup system-deps clean
+
+demo: $(VENV)/.built
+	$(PY) -m gatelab.demo
+
+test: $(VENV)/.built
+	@$(PY) -m pytest $(PYTEST_ARGS); rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests; that is a failure"; exit 1; fi; \
+	exit $$rc
+
+setup: $(VENV)/.built
+
+# Debian packages: only the missing ones are installed (no apt-get call when all are present).
+$(VENV)/.system-deps: Makefile
+	@missing=""; for p in $(APT_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "Installing Debian packages:$$missing"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; \
+	fi
+	@mkdir -p $(VENV) && touch $@
+
+$(VENV)/bin/python:
+	$(PYTHON) -m venv $(VENV)
+
+# Python dependencies: the build backend and the test extras (torch pinned to the CPU build).
+$(VENV)/.python-deps: pyproject.toml $(VENV)/.system-deps $(VENV)/bin/python
+	$(PIP) install -q --upgrade pip
+	$(PIP) install -q "scikit-build-core>=0.11" "pybind11>=3" "cmake>=3.25" ninja
+	$(PIP) install -q --no-build-isolation -Cbuild-dir=build -e ".[test]"
+	@touch $@
+
+# gatelab itself, editable: Python edits are live; C++ edits rebuild here.
+$(VENV)/.built: $(VENV)/.system-deps $(VENV)/.python-deps $(CORE_SOURCES)
+	$(PIP) install -q --no-build-isolation --no-deps -Cbuild-dir=build -e .
+	@touch $@
+
+clean:
+	rm -rf build dist $(VENV)

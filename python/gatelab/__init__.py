@@ -1,0 +1,29 @@
+"""gatelab: teach backpropagation and convolutional networks with a C++ computational graph.
+
+    import gatelab as gl
+    g = gl.Graph()
+    x = g.input("x", -2.0); y = g.input("y", 5.0); z = g.input("z", -4.0)
+    f = (x + y) * z
+    g.forward(); g.backward(f)
+    print(x.grad, y.grad, z.grad)      # -4.0 -4.0 3.0
+"""
+
+from gatelab import _core
+from gatelab._core import get_num_threads, set_num_threads
+from gatelab.build import build_info
+from gatelab.functional import (add, apply, cos, divide, elu, exp, leaky_relu, log, maximum, mean, multiply,
+                                negate, power, reciprocal, relu, sigmoid, sin, softplus, subtract, sum, tanh)
+from gatelab.gate import Gate
+from gatelab.gradcheck import GradcheckError, GradcheckReport, gradcheck
+from gatelab.graph import Graph, Node
+from gatelab.numerical import numerical_gradient, numerical_gradient_array, rel_error
+from gatelab import gates
+
+__version__ = _core.build_info()["version"]
+
+__all__ = [
+    "Graph", "Node", "Gate", "gates", "build_info", "set_num_threads", "get_num_threads",
+    "numerical_gradient", "numerical_gradient_array", "rel_error", "gradcheck", "GradcheckError",
+    "GradcheckReport", "apply", "add", "subtract", "multiply", "divide", "maximum", "negate", "power", "exp",
+    "log", "reciprocal", "sin", "cos", "sigmoid", "tanh", "relu", "leaky_relu", "elu", "softplus", "sum", "mean",
+]
