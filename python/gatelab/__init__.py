@@ -16,8 +16,10 @@ from gatelab.functional import (add, apply, cos, divide, elu, exp, leaky_relu, l
 from gatelab.gate import Gate
 from gatelab.gradcheck import GradcheckError, GradcheckReport, gradcheck
 from gatelab.graph import Graph, Node
+from gatelab.linalg import affine, flatten, matmul, reshape, transpose
+from gatelab.losses import bce_with_logits, log_softmax, mse_loss, softmax, softmax_cross_entropy, svm_loss
 from gatelab.numerical import numerical_gradient, numerical_gradient_array, rel_error
-from gatelab import gates
+from gatelab import gates, layers
 
 __version__ = _core.build_info()["version"]
 
@@ -26,4 +28,6 @@ __all__ = [
     "numerical_gradient", "numerical_gradient_array", "rel_error", "gradcheck", "GradcheckError",
     "GradcheckReport", "apply", "add", "subtract", "multiply", "divide", "maximum", "negate", "power", "exp",
     "log", "reciprocal", "sin", "cos", "sigmoid", "tanh", "relu", "leaky_relu", "elu", "softplus", "sum", "mean",
+    "matmul", "affine", "transpose", "reshape", "flatten", "layers",
+    "softmax", "log_softmax", "softmax_cross_entropy", "svm_loss", "mse_loss", "bce_with_logits",
 ]
