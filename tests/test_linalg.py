@@ -14,7 +14,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import gatelab as gl
-from graph_oracle import assert_same_bits_at_1_and_2_threads, check_against_torch, run_graph
+from graph_oracle import (assert_backward_accumulates, assert_same_bits_at_1_and_2_threads, check_against_torch,
+                          run_graph)
+
+# torch.func imports torch.jit, which warns about its own deprecation.
+pytestmark = pytest.mark.filterwarnings("ignore:`torch.jit.script` is deprecated:DeprecationWarning")
 
 F64 = dict(rtol=1e-10, atol=1e-12)
 F32 = dict(rtol=1e-4, atol=1e-5)
@@ -365,3 +369,18 @@ def test_reshape_standalone_gate(rng):
     np.testing.assert_array_equal(gate.forward(x), x.reshape(3, 4))
     (dx,) = gate.backward(np.arange(12.0).reshape(3, 4))
     np.testing.assert_array_equal(dx, np.arange(12.0).reshape(2, 6))
+
+
+# ---- every gate accumulates into its input gradients -----------------------------------------
+
+@pytest.mark.parametrize("fn,shapes", [
+    (gl.matmul, [(3, 4), (4, 2)]),
+    (gl.matmul, [(3, 4), (5, 4, 2)]),        # dA summed over a stretched batch
+    (gl.matmul, [(5, 3, 4), (4, 2)]),        # the stacked single GEMM
+    (gl.affine, [(3, 2, 2), (4, 5), (5,)]),
+    (lambda t: gl.transpose(t, (1, 2, 0)), [(2, 3, 4)]),
+    (lambda t: gl.reshape(t, (4, -1)), [(2, 3, 4)]),
+    (gl.flatten, [(2, 3, 4)]),
+])
+def test_backward_accumulates_into_shared_inputs(fn, shapes, rng):
+    assert_backward_accumulates(fn, [rng.standard_normal(s) for s in shapes], rng)
