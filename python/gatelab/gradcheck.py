@@ -197,11 +197,13 @@ def jacobians(fn_or_gate, inputs, eps: float = 1e-6):
         flat = arrays[i].reshape(-1)
         for j in range(flat.size):
             old = flat[j]
-            flat[j] = old + eps
-            plus = runner.forward(arrays).astype(np.float64)
-            flat[j] = old - eps
-            minus = runner.forward(arrays).astype(np.float64)
-            flat[j] = old
+            try:
+                flat[j] = old + eps
+                plus = runner.forward(arrays).astype(np.float64)
+                flat[j] = old - eps
+                minus = runner.forward(arrays).astype(np.float64)
+            finally:
+                flat[j] = old
             numeric[i][:, j] = ((plus - minus) / (2 * eps)).ravel()
     runner.forward(arrays)  # leave the gate's saved state at the unperturbed inputs
     result = [(analytic[i], numeric[i]) if i in analytic else None for i in range(len(arrays))]
