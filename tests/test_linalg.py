@@ -350,6 +350,13 @@ def test_reshape_bad_shapes(rng):
         gl.reshape(np.zeros((0, 3)), (0, -1))
 
 
+@pytest.mark.parametrize("fn", [lambda t: gl.reshape(t, (4, -1)), gl.flatten, lambda t: gl.reshape(t, -1) * 2.0])
+def test_reshape_and_flatten_gradcheck(fn, rng):
+    # The output shares the input's memory: finite differences must still see the perturbation.
+    assert gl.gradcheck(fn, [rng.standard_normal((2, 3, 2))])
+    assert gl.gradcheck(gl.gates.Flatten(), [rng.standard_normal((2, 3, 2))])
+
+
 def test_flatten(rng):
     for shape, expected in [((4, 2, 3), (4, 6)), ((1, 5), (1, 5)), ((3,), (3, 1)), ((0, 2, 2), (0, 4))]:
         x = rng.standard_normal(shape)
