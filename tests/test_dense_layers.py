@@ -15,10 +15,6 @@ from gatelab import layers
 REF = dict(rtol=1e-12, atol=1e-13)
 
 
-@pytest.fixture
-def rng():
-    return np.random.default_rng(231)
-
 
 # ---- NumPy reference: the CS231n formulas ------------------------------------------------------
 

@@ -24,10 +24,6 @@ F64 = dict(rtol=1e-10, atol=1e-12)
 F32 = dict(rtol=1e-4, atol=1e-5)
 
 
-@pytest.fixture
-def rng():
-    return np.random.default_rng(20231)
-
 
 # ---- matmul -------------------------------------------------------------------------------
 

@@ -27,10 +27,6 @@ F64 = dict(rtol=1e-10, atol=1e-12)
 F32 = dict(rtol=1e-5, atol=1e-6)
 
 
-@pytest.fixture
-def rng():
-    return np.random.default_rng(4242)
-
 
 def _labels(rng, n, c):
     return rng.integers(0, c, size=n).astype(np.int64)
@@ -273,11 +269,12 @@ def test_softmax_cross_entropy_nan_as_in_torch(rng):
     np.testing.assert_array_equal(np.isnan(ours.grads[0]), np.isnan(ts.grad.numpy()))
 
 
-def test_softmax_cross_entropy_bitwise_equal_at_1_and_2_threads(rng):
+@pytest.mark.parametrize("fn", [gl.softmax_cross_entropy, gl.svm_loss])
+def test_classification_losses_bitwise_equal_at_1_and_2_threads(fn, rng):
     s, y = rng.standard_normal((4096, 20)), _labels(rng, 4096, 20)
 
     def compute():
-        out = run_graph(gl.softmax_cross_entropy, [s, y], tangents=[s, None])
+        out = run_graph(fn, [s, y], tangents=[s, None])
         return [out.value, out.grads[0], out.tangent]
 
     assert_same_bits_at_1_and_2_threads(compute)
@@ -357,16 +354,6 @@ def test_svm_loss_nan_as_in_torch(rng):
     out = run_graph(gl.svm_loss, [s, y])
     np.testing.assert_allclose(out.value, ref.item(), **F64)
     np.testing.assert_allclose(out.grads[0], ts.grad.numpy(), **F64)
-
-
-def test_svm_loss_bitwise_equal_at_1_and_2_threads(rng):
-    s, y = rng.standard_normal((4096, 20)), _labels(rng, 4096, 20)
-
-    def compute():
-        out = run_graph(gl.svm_loss, [s, y], tangents=[s, None])
-        return [out.value, out.grads[0], out.tangent]
-
-    assert_same_bits_at_1_and_2_threads(compute)
 
 
 # ---- mse and binary cross-entropy ----------------------------------------------------------

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstdint>
 #include <limits>
+#include <tuple>
 
 #include "gatelab/parallel.hpp"
 
@@ -32,6 +33,31 @@ double ordered_sum(std::size_t n, std::size_t cost_per_item, F&& term) {
 template <class T>
 double scalar_of(const Tensor& dout) {
   return static_cast<double>(dout.data<T>()[0]);
+}
+
+// Forward mode for a scalar loss L: L̇ = Σ_i ⟨∂L/∂in_i, ṫ_i⟩, with the gradients taken from the
+// gate's own backward pass (seeded with 1), so the jvp and the backward rule cannot disagree.
+void loss_jvp(Gate& gate, Tensor& tangent_out, const Tangents& tangent_in, const Inputs& in, const Tensor& out) {
+  ensure_tensor(tangent_out, out.dtype(), out.shape());
+  std::vector<Tensor> grads(in.size());
+  InputGrads din(in.size(), nullptr);
+  for (std::size_t i = 0; i < in.size(); ++i) {
+    if (!tangent_in[i] || !gate.differentiable(i)) continue;
+    grads[i] = Tensor::zeros(out.dtype(), in[i].shape());
+    din[i] = &grads[i];
+  }
+  gate.backward(din, Tensor::full(out.dtype(), out.shape(), 1.0), in, out);
+  dispatch_float(out.dtype(), gate.name(), [&](auto tag) {
+    using T = decltype(tag);
+    double total = 0.0;
+    for (std::size_t i = 0; i < in.size(); ++i) {
+      if (!din[i]) continue;
+      const T* g = grads[i].data<T>();
+      const T* v = tangent_in[i]->data<T>();
+      total += ordered_sum(grads[i].size(), 1, [&](std::size_t j) { return double(g[j]) * v[j]; });
+    }
+    tangent_out.data<T>()[0] = static_cast<T>(total);
+  });
 }
 
 }  // namespace
@@ -161,10 +187,9 @@ template class SoftmaxGate<SoftmaxKind::log_softmax>;
 
 // ---- classification losses: scores (N, C) and int64 labels (N,) ---------------------------
 
-namespace {
-
-// Validates (scores, labels) specs for a classification loss; returns the scores' dtype.
-DType check_scores_labels(const std::string& who, const std::vector<TensorSpec>& in) {
+std::optional<TensorSpec> ClassificationLossGate::check(const std::vector<TensorSpec>& in) const {
+  expect_inputs(in, 2);
+  const std::string who = name();
   const Shape &s = in[0].shape, &y = in[1].shape;
   if (is_float(in[1].dtype))
     fail<TypeError>(who, ": labels are ", dtype_name(in[1].dtype), "; labels are class indices 0..C-1, pass them ",
@@ -182,33 +207,33 @@ DType check_scores_labels(const std::string& who, const std::vector<TensorSpec>&
     fail<ValueError>(who, ": the batch is empty (scores ", shape_str(s), "); the mean loss over 0 examples is "
                      "undefined");
   if (s[1] == 0) fail<ValueError>(who, ": scores ", shape_str(s), " have 0 classes");
-  return in[0].dtype;
+  return TensorSpec{in[0].dtype, Shape{}};
 }
 
 // Every label must name a class: the first one that does not is reported with its row.
-void check_label_values(const std::string& who, const Tensor& labels, std::size_t classes) {
-  const std::int64_t* y = labels.data<std::int64_t>();
-  for (std::size_t i = 0; i < labels.size(); ++i)
-    if (y[i] < 0 || y[i] >= static_cast<std::int64_t>(classes))
-      fail<ValueError>(who, ": label ", y[i], " in row ", i, " is out of range for ", classes,
-                       " classes (labels are 0..", classes - 1, ")");
+std::pair<std::size_t, std::size_t> ClassificationLossGate::begin_forward(Tensor& out, const Inputs& in) const {
+  TensorSpec spec = checked_spec(*this, in);
+  const std::size_t n = in[0].shape()[0], c = in[0].shape()[1];
+  const std::int64_t* y = in[1].data<std::int64_t>();
+  for (std::size_t i = 0; i < n; ++i)
+    if (y[i] < 0 || y[i] >= static_cast<std::int64_t>(c))
+      fail<ValueError>(name(), ": label ", y[i], " in row ", i, " is out of range for ", c, " classes (labels are 0..",
+                       c - 1, ")");
+  ensure_tensor(out, spec.dtype, spec.shape);
+  return {n, c};
 }
 
-}  // namespace
-
-std::optional<TensorSpec> SoftmaxCrossEntropyGate::check(const std::vector<TensorSpec>& in) const {
-  expect_inputs(in, 2);
-  return TensorSpec{check_scores_labels(name(), in), Shape{}};
+// L̇ = ⟨∂L/∂s, ṡ⟩
+void ClassificationLossGate::jvp(Tensor& tangent_out, const Tangents& tangent_in, const Inputs& in, const Tensor& out) {
+  loss_jvp(*this, tangent_out, tangent_in, in, out);
 }
 
 // s is (N, C), y is (N,): probs_i = softmax(s_i); L = (1/N) Σ_i [log Σ_j e^(s_ij − m_i) − (s_iy − m_i)].
 void SoftmaxCrossEntropyGate::forward(Tensor& out, const Inputs& in) {
-  TensorSpec spec = checked_spec(*this, in);
-  const std::size_t n = in[0].shape()[0], c = in[0].shape()[1];
-  check_label_values(name(), in[1], c);
-  ensure_tensor(out, spec.dtype, spec.shape);
-  ensure_tensor(probs_, spec.dtype, in[0].shape());
-  dispatch_float(spec.dtype, name(), [&](auto tag) {
+  std::size_t n, c;
+  std::tie(n, c) = begin_forward(out, in);
+  ensure_tensor(probs_, out.dtype(), in[0].shape());
+  dispatch_float(out.dtype(), name(), [&](auto tag) {
     using T = decltype(tag);
     const T* s = in[0].data<T>();
     const std::int64_t* y = in[1].data<std::int64_t>();
@@ -244,25 +269,6 @@ void SoftmaxCrossEntropyGate::backward(const InputGrads& din, const Tensor& dout
   });
 }
 
-// L̇ = ⟨∂L/∂s, ṡ⟩ = (1/N) Σ_i (Σ_j probs_ij ṡ_ij − ṡ_iy)
-void SoftmaxCrossEntropyGate::jvp(Tensor& tangent_out, const Tangents& tangent_in, const Inputs& in, const Tensor& out) {
-  ensure_tensor(tangent_out, out.dtype(), out.shape());
-  if (!tangent_in[0]) return tangent_out.fill_zero();
-  const std::size_t n = in[0].shape()[0], c = in[0].shape()[1];
-  dispatch_float(out.dtype(), name(), [&](auto tag) {
-    using T = decltype(tag);
-    const T* p = probs_.data<T>();
-    const T* v = tangent_in[0]->data<T>();
-    const std::int64_t* y = in[1].data<std::int64_t>();
-    const double total = ordered_sum(n, c, [&](std::size_t i) {
-      double dot = 0.0;
-      for (std::size_t j = 0; j < c; ++j) dot += double(p[i * c + j]) * v[i * c + j];
-      return dot - v[i * c + y[i]];
-    });
-    tangent_out.data<T>()[0] = static_cast<T>(total / double(n));
-  });
-}
-
 // ---- svm loss -----------------------------------------------------------------------------
 
 namespace {
@@ -283,18 +289,11 @@ void for_each_active_margin(const T* si, std::int64_t yi, std::size_t c, double 
 
 std::string SvmLossGate::describe() const { return margin_ == 1.0 ? name() : name() + "(margin=" + std::to_string(margin_) + ")"; }
 
-std::optional<TensorSpec> SvmLossGate::check(const std::vector<TensorSpec>& in) const {
-  expect_inputs(in, 2);
-  return TensorSpec{check_scores_labels(name(), in), Shape{}};
-}
-
 // s is (N, C), y is (N,): L = (1/N) Σ_i Σ_{j≠y_i} max(0, s_ij − s_iy_i + Δ)
 void SvmLossGate::forward(Tensor& out, const Inputs& in) {
-  TensorSpec spec = checked_spec(*this, in);
-  const std::size_t n = in[0].shape()[0], c = in[0].shape()[1];
-  check_label_values(name(), in[1], c);
-  ensure_tensor(out, spec.dtype, spec.shape);
-  dispatch_float(spec.dtype, name(), [&](auto tag) {
+  std::size_t n, c;
+  std::tie(n, c) = begin_forward(out, in);
+  dispatch_float(out.dtype(), name(), [&](auto tag) {
     using T = decltype(tag);
     const T* s = in[0].data<T>();
     const std::int64_t* y = in[1].data<std::int64_t>();
@@ -325,26 +324,6 @@ void SvmLossGate::backward(const InputGrads& din, const Tensor& dout, const Inpu
       });
       ds[i * c + y[i]] -= g * static_cast<T>(active);
     }, c);
-  });
-}
-
-// L̇ = (1/N) Σ_i Σ_{active j} (ṡ_ij − ṡ_iy)
-void SvmLossGate::jvp(Tensor& tangent_out, const Tangents& tangent_in, const Inputs& in, const Tensor& out) {
-  ensure_tensor(tangent_out, out.dtype(), out.shape());
-  if (!tangent_in[0]) return tangent_out.fill_zero();
-  const std::size_t n = in[0].shape()[0], c = in[0].shape()[1];
-  dispatch_float(out.dtype(), name(), [&](auto tag) {
-    using T = decltype(tag);
-    const T* s = in[0].data<T>();
-    const T* v = tangent_in[0]->data<T>();
-    const std::int64_t* y = in[1].data<std::int64_t>();
-    const double total = ordered_sum(n, c, [&](std::size_t i) {
-      double row = 0.0;
-      for_each_active_margin(s + i * c, y[i], c, margin_,
-                             [&](std::size_t j, double) { row += double(v[i * c + j]) - v[i * c + y[i]]; });
-      return row;
-    });
-    tangent_out.data<T>()[0] = static_cast<T>(total / double(n));
   });
 }
 
@@ -405,25 +384,9 @@ void MeanLossGate<Rule>::backward(const InputGrads& din, const Tensor& dout, con
   });
 }
 
-// L̇ = (1/n) Σ (∂f/∂a ȧ + ∂f/∂b ḃ)
 template <class Rule>
 void MeanLossGate<Rule>::jvp(Tensor& tangent_out, const Tangents& tangent_in, const Inputs& in, const Tensor& out) {
-  ensure_tensor(tangent_out, out.dtype(), out.shape());
-  const std::size_t n = in[0].size();
-  dispatch_float(out.dtype(), name(), [&](auto tag) {
-    using T = decltype(tag);
-    const T* a = in[0].data<T>();
-    const T* b = in[1].data<T>();
-    const T* ta = tangent_in[0] ? tangent_in[0]->data<T>() : nullptr;
-    const T* tb = tangent_in[1] ? tangent_in[1]->data<T>() : nullptr;
-    const double total = ordered_sum(n, 8, [&](std::size_t i) {
-      double t = 0.0;
-      if (ta) t += Rule::da(a[i], b[i]) * ta[i];
-      if (tb) t += Rule::db(a[i], b[i]) * tb[i];
-      return t;
-    });
-    tangent_out.data<T>()[0] = static_cast<T>(total / double(n));
-  });
+  loss_jvp(*this, tangent_out, tangent_in, in, out);
 }
 
 template class MeanLossGate<MseRule>;

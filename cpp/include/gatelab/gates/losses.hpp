@@ -12,6 +12,9 @@
 //   bce_with_logits(x, t): L = mean [max(x,0) − x t + log(1 + e^−|x|)]
 //                          dx = (σ(x) − t)/n,  dt = −x/n
 //
+// Forward mode: softmax ẏ = y ⊙ (v − ⟨y, v⟩), log_softmax ẏ = v − ⟨softmax(x), v⟩; a loss is a
+// scalar, so its jvp is ⟨gradient, tangent⟩ over its inputs.
+//
 // Every sum is taken in double, in a fixed order, so results do not depend on the thread count.
 // Labels are int64 inputs and never get a gradient (differentiable(1) is false).
 #pragma once
@@ -47,19 +50,30 @@ class SoftmaxGate final : public Gate {
 using SoftmaxOnlyGate = SoftmaxGate<SoftmaxKind::softmax>;
 using LogSoftmaxGate = SoftmaxGate<SoftmaxKind::log_softmax>;
 
-// Softmax and cross-entropy fused: forward saves the probabilities ("probs"), backward is
-// (probs − onehot) / N. The loss itself is computed as log Σ e^(s − max) − (s_y − max), which
-// stays finite even when a probability underflows to 0.
-class SoftmaxCrossEntropyGate final : public Gate {
+// What softmax_cross_entropy and svm_loss share: scores (N, C) float and labels (N,) int64 in,
+// one number out. Labels get no gradient; each must name a class, which forward checks.
+class ClassificationLossGate : public Gate {
  public:
-  std::string name() const override { return "softmax_cross_entropy"; }
   int arity() const override { return 2; }
   bool differentiable(std::size_t input) const override { return input == 0; }
   std::optional<TensorSpec> check(const std::vector<TensorSpec>& in) const override;
+  // L̇ = ⟨∂L/∂s, ṡ⟩, from backward's gradient.
+  void jvp(Tensor& tangent_out, const Tangents& tangent_in, const Inputs& in, const Tensor& out) override;
+
+ protected:
+  // forward's first steps: checks the specs and every label, sizes `out`; returns {N, C}.
+  std::pair<std::size_t, std::size_t> begin_forward(Tensor& out, const Inputs& in) const;
+};
+
+// Softmax and cross-entropy fused: forward saves the probabilities ("probs"), backward is
+// (probs − onehot) / N. The loss itself is computed as log Σ e^(s − max) − (s_y − max), which
+// stays finite even when a probability underflows to 0.
+class SoftmaxCrossEntropyGate final : public ClassificationLossGate {
+ public:
+  std::string name() const override { return "softmax_cross_entropy"; }
 
   void forward(Tensor& out, const Inputs& in) override;
   void backward(const InputGrads& din, const Tensor& dout, const Inputs& in, const Tensor& out) override;
-  void jvp(Tensor& tangent_out, const Tangents& tangent_in, const Inputs& in, const Tensor& out) override;
 
   std::unique_ptr<Gate> clone() const override { return std::make_unique<SoftmaxCrossEntropyGate>(); }
   std::vector<std::pair<std::string, Tensor>> saved() const override { return {{"probs", probs_}}; }
@@ -71,19 +85,15 @@ class SoftmaxCrossEntropyGate final : public Gate {
 // Multiclass hinge loss (CS231n's SVM loss), mean over the batch. At the kink (a margin exactly
 // 0) the gradient is 0: only margins > 0 count, as in CS231n's svm_loss and PyTorch's
 // multi_margin_loss (whose value is this one divided by C).
-class SvmLossGate final : public Gate {
+class SvmLossGate final : public ClassificationLossGate {
  public:
   explicit SvmLossGate(double margin = 1.0) : margin_(margin) {}
 
   std::string name() const override { return "svm_loss"; }
   std::string describe() const override;
-  int arity() const override { return 2; }
-  bool differentiable(std::size_t input) const override { return input == 0; }
-  std::optional<TensorSpec> check(const std::vector<TensorSpec>& in) const override;
 
   void forward(Tensor& out, const Inputs& in) override;
   void backward(const InputGrads& din, const Tensor& dout, const Inputs& in, const Tensor& out) override;
-  void jvp(Tensor& tangent_out, const Tangents& tangent_in, const Inputs& in, const Tensor& out) override;
 
   std::unique_ptr<Gate> clone() const override { return std::make_unique<SvmLossGate>(margin_); }
   double margin() const { return margin_; }
