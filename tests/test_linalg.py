@@ -231,6 +231,15 @@ def test_affine_noncontiguous_inputs(rng):
     np.testing.assert_allclose(gl.affine(x, w, b), x.reshape(4, -1) @ w + b, **F64)
 
 
+def test_affine_nan_propagates_as_in_torch(rng):
+    x, w, b = rng.standard_normal((3, 4)), rng.standard_normal((4, 2)), rng.standard_normal(2)
+    x[2, 1] = np.nan
+    ours = gl.affine(x, w, b)
+    ref = _torch_affine(torch.tensor(x), torch.tensor(w), torch.tensor(b)).numpy()
+    np.testing.assert_array_equal(np.isnan(ours), np.isnan(ref))
+    assert np.isnan(ours[2]).all() and not np.isnan(ours[:2]).any()
+
+
 def test_affine_bad_inputs_raise_clear_errors(rng):
     x = rng.standard_normal((2, 3, 4))
     with pytest.raises(ValueError, match=r"x \(2, 3, 4\) reshapes to \(2, 12\) but w is \(10, 5\); w needs 12 rows"):
@@ -363,6 +372,14 @@ def test_flatten(rng):
         np.testing.assert_array_equal(out.tangent, np.ones(expected))
     with pytest.raises(ValueError, match=r"flatten: x is a scalar"):
         gl.flatten(np.array(1.0))
+
+
+def test_shape_gates_keep_float32_exactly(rng):
+    x = rng.standard_normal((2, 3, 4)).astype(np.float32)
+    for ours, ref in [(gl.transpose(x, (2, 0, 1)), np.transpose(x, (2, 0, 1))), (gl.reshape(x, (4, -1)), x.reshape(4, -1)),
+                      (gl.flatten(x), x.reshape(2, -1))]:
+        assert ours.dtype == np.float32
+        np.testing.assert_array_equal(ours, ref)
 
 
 def test_reshape_standalone_gate(rng):
