@@ -19,6 +19,10 @@ from gatelab.gradcheck import GradcheckError, GradcheckReport, gradcheck
 from gatelab.graph import Graph, Node
 from gatelab.numerical import numerical_gradient, numerical_gradient_array, rel_error
 from gatelab.stepsize import StepSizeSweep, step_size_sweep
+from gatelab.jacobian import check_vjp, conv2d_jacobian_memory, jacobian, jacobian_memory
+from gatelab.steps import backward_steps
+from gatelab.trace import Trace, lecture_example, trace
+from gatelab.drawing import Drawing, draw, to_dot
 from gatelab import gates
 
 __version__ = _core.build_info()["version"]
@@ -29,5 +33,7 @@ __all__ = [
     "GradcheckReport", "apply", "add", "subtract", "multiply", "divide", "maximum", "negate", "power", "exp",
     "log", "reciprocal", "sin", "cos", "sigmoid", "tanh", "relu", "leaky_relu", "elu", "softplus", "sum", "mean",
     # instruments
-    "diagnose_gradients", "Diagnosis", "step_size_sweep", "StepSizeSweep",
+    "diagnose_gradients", "Diagnosis", "step_size_sweep", "StepSizeSweep", "jacobian", "check_vjp",
+    "jacobian_memory", "conv2d_jacobian_memory", "backward_steps", "trace", "Trace", "lecture_example",
+    "to_dot", "draw", "Drawing",
 ]
