@@ -148,9 +148,14 @@ def _dot_escape(text: str) -> str:
     return out
 
 
+def _dot_title(text: str) -> str:
+    """A long title as left-justified lines (\\l ends each line in DOT)."""
+    return "".join(_dot_escape(line) + "\\l" for line in _wrap(text, 100).splitlines())
+
+
 def _scene_dot(scene: _Scene, rankdir: str) -> str:
     lines = ["digraph gatelab {", f'  graph [rankdir={rankdir}, fontname="Helvetica", fontsize=11'
-             + (f', labelloc=t, label="{_dot_escape(scene.title)}"' if scene.title else "") + "];",
+             + (f', labelloc=t, labeljust=l, label="{_dot_title(scene.title)}"' if scene.title else "") + "];",
              '  node [shape=record, style="rounded,filled", fontname="Helvetica", fontsize=10];',
              '  edge [fontname="Helvetica", fontsize=9];']
     for b in scene.boxes:
@@ -226,7 +231,8 @@ def _render_matplotlib(scene: _Scene):
     chars = max(max(len(t) for t in b.lines) for b in scene.boxes)
     box_w, line_h = max(2.2, 0.11 * chars), 0.32
     box_h = line_h * max(len(b.lines) for b in scene.boxes) + 0.2
-    gap_x, gap_y = box_w + 2.2, box_h + 0.6
+    longest_label = max((len(e.label) for e in scene.edges), default=0)
+    gap_x, gap_y = box_w + max(2.2, 0.085 * longest_label), box_h + 0.6
     pos: Dict[int, Tuple[float, float]] = {}
     for layer, boxes in by_layer.items():
         offset = (tallest - len(boxes)) * gap_y / 2
@@ -243,11 +249,12 @@ def _render_matplotlib(scene: _Scene):
                 fontweight="bold" if b.bold else "normal")
     for e in scene.edges:
         (x0, y0), (x1, y1) = pos[e.src], pos[e.dst]
+        x0, x1 = x0 + box_w / 2, x1 - box_w / 2  # from the source's right edge to the target's left edge
         color = _EDGE_ACTIVE if e.active else "#555555"
-        ax.add_patch(FancyArrowPatch((x0 + box_w / 2, y0), (x1 - box_w / 2, y1), arrowstyle="-|>", mutation_scale=12,
+        ax.add_patch(FancyArrowPatch((x0, y0), (x1, y1), arrowstyle="-|>", mutation_scale=12,
                                      color=color, linewidth=2 if e.active else 1, connectionstyle="arc3,rad=0.05"))
         if e.label:
-            ax.text((x0 + x1) / 2, (y0 + y1) / 2 + 0.15, e.label, ha="center", va="bottom", fontsize=7,
+            ax.text((x0 + x1) / 2, (y0 + y1) / 2 + 0.1, e.label, ha="center", va="bottom", fontsize=7,
                     color=color, bbox=dict(facecolor="white", edgecolor="none", alpha=0.8, pad=1))
     xs = [p[0] for p in pos.values()]
     ys = [p[1] for p in pos.values()]
