@@ -299,3 +299,15 @@ def test_rel_error_map_and_worst_index_for_jacobians():
     assert d.rel_error_map.shape == (3,)
     assert d.worst_index == (2,) and d.worst_output_index == (2,)
     assert d.rel_error_map[0] == 0 and d.rel_error_map[2] == pytest.approx(0.5)
+
+
+def test_kinks_of_builtin_gates_through_the_parallel_engine():
+    x = rng.normal(size=8)
+    x[5] = -4e-7                                  # ReLU's kink within ±eps
+    err, report = failing_report(gl.gates.ReLU(), x)
+    assert report.diagnosis.cause == "kink" and report.diagnosis.worst_index == (5,)
+    a = rng.normal(size=5)
+    b = a + 1.0
+    b[1] = a[1] - 3e-7                            # a near tie inside gl.maximum
+    err, report = failing_report(lambda p, q: gl.maximum(p, q) * 2.0, (a, b))
+    assert report.diagnosis.cause == "kink" and report.diagnosis.worst_index == (1,)

@@ -206,24 +206,6 @@ def diagnose_gradients(analytic, numeric, *, x=None, h: Optional[float] = None, 
     tiny = 1e-6 * scale
     n_max, a_max = float(np.max(np.abs(n))), float(np.max(np.abs(a)))
 
-    if a_max <= tiny:
-        return result("zero", **common)
-
-    # ---- one pattern for every element: sign, transpose, constant factor ------------------------
-    if n_max > tiny:
-        if _fits(a, -n, fit_atol, fit_rtol):
-            return result("sign_flip", **common)
-        if k >= 2 and x_shape[-1] == x_shape[-2] and not _fits(n, n.swapaxes(-1, -2), fit_atol, fit_rtol) \
-                and _fits(a, n.swapaxes(-1, -2), fit_atol, fit_rtol):
-            return result("transpose", **common)
-        c = float(np.vdot(a, n) / np.vdot(n, n))
-        if abs(c - 1) > 10 * fit_rtol and _fits(a, c * n, fit_atol, fit_rtol):
-            uses = _near_integer(1.0 / c) if c > 0 else None
-            if uses in (2, 3):
-                # one of two (three) equal uses kept: x*x with dx = x*dout instead of 2x*dout
-                return result("missing_accumulation", factor=c, alternatives=("factor",), **common)
-            return result("factor", factor=c, fmt={"factor": _factor_text(c, x_shape)}, **common)
-
     # ---- float32: rounding of f (and of x + h itself) divided by h ------------------------------
     if is32:
         eps32 = float(np.finfo(np.float32).eps)
@@ -233,6 +215,7 @@ def diagnose_gradients(analytic, numeric, *, x=None, h: Optional[float] = None, 
             return result("float32_noise", **common)
 
     # ---- kinks: input elements where x ± h straddles a non-differentiable point -----------------
+    # There the finite difference itself is wrong, whatever the other elements show.
     kinks = None
     if one_sided is not None:
         right = np.asarray(one_sided[0], dtype=np.float64)
@@ -244,6 +227,26 @@ def diagnose_gradients(analytic, numeric, *, x=None, h: Optional[float] = None, 
         kinks = np.abs(x.astype(np.float64)) <= 1.5 * h  # ReLU-like kink at 0
     if kinks is not None and (wrong & kinks).any() and not (wrong & ~kinks).any():
         return result("kink", kinks=kinks, **common)
+
+    if a_max <= tiny:
+        return result("zero", **common)
+
+    # ---- one pattern for every element: sign, transpose, constant factor ------------------------
+    if n_max > tiny:
+        if _fits(a, -n, fit_atol, fit_rtol):
+            return result("sign_flip", **common)
+        if k >= 2 and x_shape[-1] == x_shape[-2] and not _fits(n, n.swapaxes(-1, -2), fit_atol, fit_rtol) \
+                and _fits(a, n.swapaxes(-1, -2), fit_atol, fit_rtol):
+            return result("transpose", **common)
+        c = float(np.vdot(a, n) / np.vdot(n, n))
+        # a constant ratio needs at least two non-zero entries to mean anything
+        several = np.count_nonzero(np.abs(n) > tiny) >= 2
+        if several and abs(c - 1) > 10 * fit_rtol and _fits(a, c * n, fit_atol, fit_rtol):
+            uses = _near_integer(1.0 / c) if c > 0 else None
+            if uses in (2, 3):
+                # one of two (three) equal uses kept: x*x with dx = x*dout instead of 2x*dout
+                return result("missing_accumulation", factor=c, alternatives=("factor",), **common)
+            return result("factor", factor=c, fmt={"factor": _factor_text(c, x_shape)}, **common)
 
     match = diff <= fit_atol + fit_rtol * np.abs(n)
     if lead:

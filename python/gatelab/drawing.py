@@ -28,7 +28,7 @@ import numpy as np
 
 from gatelab.graph import Graph, Node
 from gatelab.rules import expression
-from gatelab.steps import BackwardStep, backward_steps, grads_after
+from gatelab.steps import BackwardStep, backward_steps, grads_after, output_and_ancestors
 
 __all__ = ["to_dot", "draw", "Drawing"]
 
@@ -72,12 +72,7 @@ class _Scene:
 
 
 def _scene(graph: Graph, output: Optional[Node], step: Optional[int], digits: int) -> _Scene:
-    out = graph._check(output) if output is not None else graph.output
-    if out is None:
-        raise ValueError("draw: the graph is empty")
-    if not graph._g.fresh:
-        graph.forward()
-    nodes = [graph._node(i) for i in graph._g.ancestors(out.id)]
+    out, nodes = output_and_ancestors(graph, output, "draw")
     grads: Dict[int, object] = {}
     current: Optional[BackwardStep] = None
     done: set = set()
@@ -130,7 +125,8 @@ def _scene(graph: Graph, output: Optional[Node], step: Optional[int], digits: in
                 if e.downstream is None:
                     label = "no gradient"
                 elif e.local is not None:
-                    label = f"{_brief(e.upstream, digits)} × {_brief(e.local, digits)} = {_brief(e.downstream, digits)}"
+                    up, local, down = (_brief(v, digits) for v in (e.upstream, e.local, e.downstream))
+                    label = f"{up} × {local} = {down}"
                 else:
                     label = f"J^T·upstream = {_brief(e.downstream, digits)}"
                 if e.uses > 1 and e.downstream is not None:

@@ -203,13 +203,12 @@ def _as_inputs(inputs) -> List[np.ndarray]:
 def jacobians(fn_or_gate, inputs, eps: float = 1e-6):
     """Analytic and numeric Jacobians of fn_or_gate at inputs: a list of (analytic, numeric)
     pairs, one per float input, each of shape (output size, input size); None for others."""
-    pairs, _, arrays, out_shape = _jacobians(fn_or_gate, inputs, eps)
+    pairs, arrays, out_shape, _ = _jacobians(fn_or_gate, inputs, eps)
     return pairs, arrays, out_shape
 
 
 def _jacobians(fn_or_gate, inputs, eps: float):
-    """jacobians() plus the one-sided (forward, backward) difference Jacobians per float input,
-    from the same evaluations: where they disagree, x ± eps straddles a kink."""
+    """jacobians() plus the runner that computed them (for the diagnosis' extra evaluations)."""
     arrays = _as_inputs(inputs)
     runner = _runner(fn_or_gate, arrays)
     base = runner.forward(arrays)
@@ -220,7 +219,7 @@ def _jacobians(fn_or_gate, inputs, eps: float):
         graph = runner.graph._g
         checks = _core.check_jacobians(graph, runner.output.id, [runner.nodes[i].id for i in float_inputs], eps)
         found = dict(zip(float_inputs, checks))
-        return [found.get(i) for i in range(len(arrays))], arrays, base.shape
+        return [found.get(i) for i in range(len(arrays))], arrays, base.shape, runner
     analytic = {i: np.zeros((out_size, arrays[i].size)) for i in float_inputs}
     # Analytic: row k of the Jacobian is the backward pass with upstream gradient e_k.
     for k in range(out_size):
@@ -235,9 +234,6 @@ def _jacobians(fn_or_gate, inputs, eps: float):
                 analytic[i][k] = grads[i].ravel()
     # Numeric: column j is the central difference for input element j.
     numeric = {i: np.zeros((out_size, arrays[i].size)) for i in float_inputs}
-    right = {i: np.zeros((out_size, arrays[i].size)) for i in float_inputs}
-    left = {i: np.zeros((out_size, arrays[i].size)) for i in float_inputs}
-    base64 = base.astype(np.float64).ravel()
     for i in float_inputs:
         flat = arrays[i].reshape(-1)
         for j in range(flat.size):
@@ -250,12 +246,30 @@ def _jacobians(fn_or_gate, inputs, eps: float):
             finally:
                 flat[j] = old
             numeric[i][:, j] = ((plus - minus) / (2 * eps)).ravel()
-            right[i][:, j] = (plus.ravel() - base64) / eps
-            left[i][:, j] = (base64 - minus.ravel()) / eps
     runner.forward(arrays)  # leave the gate's saved state at the unperturbed inputs
     result = [(analytic[i], numeric[i]) if i in analytic else None for i in range(len(arrays))]
-    one_sided = [(right[i], left[i]) if i in analytic else None for i in range(len(arrays))]
-    return result, one_sided, arrays, base.shape
+    return result, arrays, base.shape, runner
+
+
+def _one_sided(runner, arrays, i: int, columns, eps: float):
+    """Forward and backward difference Jacobians of input i for the given input elements
+    (zero elsewhere): where they disagree, x ± eps straddles a kink. Only failing elements
+    need them, so the check itself stays on the fast (parallel) path."""
+    base = runner.forward(arrays).astype(np.float64).ravel()
+    right = np.zeros((base.size, arrays[i].size))
+    left = np.zeros_like(right)
+    flat = arrays[i].reshape(-1)
+    for j in columns:
+        old = flat[j]
+        try:
+            flat[j] = old + eps
+            right[:, j] = (runner.forward(arrays).astype(np.float64).ravel() - base) / eps
+            flat[j] = old - eps
+            left[:, j] = (base - runner.forward(arrays).astype(np.float64).ravel()) / eps
+        finally:
+            flat[j] = old
+    runner.forward(arrays)
+    return right, left
 
 
 def gradcheck(fn_or_gate, inputs, eps: float = 1e-6, atol: float = 1e-5, rtol: float = 1e-3,
@@ -266,7 +280,7 @@ def gradcheck(fn_or_gate, inputs, eps: float = 1e-6, atol: float = 1e-5, rtol: f
     hint (or returns False when ``raise_exception=False``). The error's ``report`` holds both
     Jacobians and the diagnosis per input.
     """
-    pairs, one_sided, arrays, out_shape = _jacobians(fn_or_gate, inputs, eps)
+    pairs, arrays, out_shape, runner = _jacobians(fn_or_gate, inputs, eps)
     if any(a.dtype == np.float32 for a in arrays):
         warnings.warn("gradcheck: an input is float32; the tolerances are meant for float64 inputs",
                       stacklevel=2)
@@ -275,8 +289,11 @@ def gradcheck(fn_or_gate, inputs, eps: float = 1e-6, atol: float = 1e-5, rtol: f
         if pair is None:
             continue
         name = names[i] if names is not None else f"input{i}"
-        check = InputCheck(i, name, pair[0], pair[1], tuple(arrays[i].shape), tuple(out_shape), atol, rtol,
-                           one_sided=one_sided[i])
+        check = InputCheck(i, name, np.asarray(pair[0]), np.asarray(pair[1]), tuple(arrays[i].shape),
+                           tuple(out_shape), atol, rtol)
+        if not check.passed:
+            failing = np.flatnonzero(np.any(check.excess > 0, axis=0))
+            check.one_sided = _one_sided(runner, arrays, i, failing, eps)
         check.diagnose(arrays[i], eps)
         report.inputs.append(check)
     failed = [c for c in report.inputs if not c.passed]

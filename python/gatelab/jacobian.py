@@ -145,7 +145,8 @@ class JacobianMemory:
     @property
     def vjp_bytes(self) -> int:
         """Backward holds the upstream gradient (output-sized) and writes one wrt-sized gradient."""
-        return (int(np.prod(self.output_shape, dtype=object)) + int(np.prod(self.wrt_shape, dtype=object))) * self.itemsize
+        sizes = int(np.prod(self.output_shape, dtype=object)) + int(np.prod(self.wrt_shape, dtype=object))
+        return sizes * self.itemsize
 
     @property
     def ratio(self) -> float:

@@ -10,10 +10,11 @@ generic ``name(x, w)`` and ``∂v/∂x``.
 
 from __future__ import annotations
 
-import re
 from typing import Callable, NamedTuple, Tuple
 
 import numpy as np
+
+from gatelab.graph import _inline_constant
 
 __all__ = ["GateRule", "gate_rule", "fmt_number", "mark", "operand", "fill", "expression", "DOT", "BAR"]
 
@@ -44,7 +45,6 @@ _RULES = {
     "sum": GateRule("Σ {0}", "Σ {d0}", ("1",)),
     "mean": GateRule("mean {0}", "mean {d0}", ("(1/N)",)),
 }
-_AUTO_CONST = re.compile(r"const\d+_*$")
 
 
 def gate_rule(gate_name: str, node) -> GateRule:
@@ -88,8 +88,8 @@ def mark(name: str, accent: str) -> str:
 
 def operand(node, label: Callable = None, digits: int = 3) -> str:
     """How a node appears inside another's formula: its label, or an unnamed constant's value."""
-    if node.kind == "constant" and (_AUTO_CONST.match(node.name) or np.size(node.value) > 1):
-        return fmt_number(node.value, digits) if np.size(node.value) == 1 else f"const{tuple(np.shape(node.value))}"
+    if _inline_constant(node):
+        return fmt_number(node.value, digits)
     return label(node) if label is not None else node.name
 
 

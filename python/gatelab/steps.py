@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 
@@ -31,7 +31,8 @@ from gatelab import _core
 from gatelab.graph import Graph, Node
 from gatelab.rules import fill, gate_rule
 
-__all__ = ["BackwardStep", "EdgeFlow", "backward_steps", "grads_after", "gate_pattern", "ELEMENTWISE_GATES"]
+__all__ = ["BackwardStep", "EdgeFlow", "backward_steps", "grads_after", "gate_pattern", "output_and_ancestors",
+           "ELEMENTWISE_GATES"]
 
 ELEMENTWISE_GATES = frozenset({
     "add", "subtract", "multiply", "divide", "maximum", "negate", "power", "exp", "log", "reciprocal",
@@ -116,17 +117,23 @@ def _run_gate_backward(node: Node, dout: np.ndarray) -> List[Optional[np.ndarray
     return [None if g is None else np.asarray(g) for g in grads]
 
 
+def output_and_ancestors(graph: Graph, output: Optional[Node], who: str) -> Tuple[Node, List[Node]]:
+    """The output node (default: the graph's) and the nodes it depends on, in topological
+    order, after a forward pass if the graph's values are stale."""
+    out = graph._check(output) if output is not None else graph.output
+    if out is None:
+        raise ValueError(f"{who}: the graph is empty")
+    if not graph._g.fresh:
+        graph.forward()
+    return out, [graph._node(i) for i in graph._g.ancestors(out.id)]
+
+
 def backward_steps(graph: Graph, output: Optional[Node] = None, grad=None) -> List[BackwardStep]:
     """Runs backward from `output` (forward first if needed) and returns one BackwardStep per
     gate, in the order backward visits them. ``grad``: the upstream gradient for an output that
     is not a single value (as in g.backward)."""
-    out = graph._check(output) if output is not None else graph.output
-    if out is None:
-        raise ValueError("backward_steps: the graph is empty")
-    if not graph._g.fresh:
-        graph.forward()
+    out, order = output_and_ancestors(graph, output, "backward_steps")
     graph.backward(out, grad)
-    order = [graph._node(i) for i in graph._g.ancestors(out.id)]
     uses: Dict[int, int] = {}
     for n in order:
         if n.kind == "op" and n.requires_grad:

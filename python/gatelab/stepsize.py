@@ -58,7 +58,8 @@ class StepSizeSweep:
                 "backward": self.backward_error.tolist(), "central": self.central_error.tolist()}
 
     def __str__(self) -> str:
-        lines = [f"finite-difference error for d f / d x{list(self.index)} ({self.dtype}, exact from {self.exact_source})",
+        lines = [f"finite-difference error for d f / d x{list(self.index)} ({self.dtype}, "
+                 f"exact from {self.exact_source})",
                  f"{'h':>9}  {'one-sided':>10}  {'two-sided':>10}"]
         best = self.best_h
         for h, fe, ce in zip(self.hs, self.forward_error, self.central_error):

@@ -29,7 +29,7 @@ import numpy as np
 from gatelab.functional import log, sin
 from gatelab.graph import Graph, Node
 from gatelab.rules import BAR, DOT, fill, fmt_number as _num, gate_rule, mark as _mark, operand
-from gatelab.steps import backward_steps
+from gatelab.steps import backward_steps, output_and_ancestors
 
 __all__ = ["Trace", "TraceRow", "trace", "lecture_example"]
 
@@ -108,7 +108,8 @@ class Trace:
                 if len(r.adjoint_terms) > 1:
                     expr += " = " + " + ".join(n(t) for t in r.adjoint_terms)
                 rv.append((f"{_mark(r.label, BAR)} = {expr}", n(r.adjoint)))
-            sections.append((f"Reverse adjoint trace ({_mark(y, BAR)} = 1; v̄ = ∂{y}/∂v), in the order computed", rv))
+            title = f"Reverse adjoint trace ({_mark(y, BAR)} = 1; v̄ = ∂{y}/∂v), in the order computed"
+            sections.append((title, rv))
         return sections
 
     def __str__(self) -> str:
@@ -179,12 +180,7 @@ def trace(graph: Graph, output: Optional[Node] = None, seed=None, *, grad=None,
     output_name  the function's name in the closing line (y = v5).
     digits     decimals shown (the slides use 3).
     """
-    out = graph._check(output) if output is not None else graph.output
-    if out is None:
-        raise ValueError("trace: the graph is empty")
-    if not graph._g.fresh:
-        graph.forward()
-    nodes = [graph._node(i) for i in graph._g.ancestors(out.id)]
+    out, nodes = output_and_ancestors(graph, output, "trace")
     shown = [n for n in nodes if n.kind != "constant"]
     leaves = [n for n in shown if n.kind in ("input", "parameter") and n.dtype.kind == "f"]
     seeds = _seed_map(graph, leaves, seed)
