@@ -89,35 +89,6 @@ def test_unseeded_leaves_and_constants_have_zero_tangent():
     assert np.all(np.asarray(a.tangent) == 0)
 
 
-class CubeNoJvp(gl.Gate):
-    def forward(self, x):
-        self.x = x
-        return x ** 3
-
-    def backward(self, dout):
-        return (3 * self.x ** 2 * dout,)
-
-
-class Cube(CubeNoJvp):
-    def jvp(self, t):
-        return 3 * self.x ** 2 * t
-
-
-def test_python_gate_with_and_without_jvp():
-    g = gl.Graph()
-    x = g.input("x", np.array([0.5, 2.0]))
-    y = gl.sum(g.apply(Cube(), x))
-    g.forward()
-    assert g.jvp(y, {x: np.array([1.0, 1.0])}) == pytest.approx(3 * (0.25 + 4.0))
-
-    g2 = gl.Graph()
-    x2 = g2.input("x", 2.0)
-    y2 = g2.apply(CubeNoJvp(), x2)
-    g2.forward()
-    with pytest.raises(TypeError, match="jvp"):
-        g2.jvp(y2, {x2: 1.0})
-
-
 def test_jvp_errors_name_the_problem():
     g, y = gl.lecture_example()
     with pytest.raises(ValueError, match="leaves"):

@@ -116,14 +116,9 @@ def test_array_nodes_are_summarised_and_vector_outputs_have_no_adjoint_without_g
 
 
 def test_python_gate_gets_a_generic_rule():
-    class Square(gl.Gate):
-        def forward(self, x):
-            self.x = x
-            return x * x
+    from test_python_gate import Square as SquareNoJvp
 
-        def backward(self, dout):
-            return (2 * self.x * dout,)
-
+    class Square(SquareNoJvp):
         def jvp(self, t):
             return 2 * self.x * t
 
