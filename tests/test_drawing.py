@@ -200,3 +200,33 @@ def test_save(tmp_path, monkeypatch):
     assert "<svg" in (tmp_path / "g.svg").read_text()
     with pytest.raises(ValueError, match="engine"):
         g.draw(engine="ascii")
+
+
+def test_steps_leave_the_graphs_gates_untouched():
+    class Counted(gl.Gate):
+        def __init__(self):
+            self.calls = 0
+
+        def forward(self, x):
+            self.calls += 1
+            self.x = x
+            return np.tanh(x)
+
+        def backward(self, dout):
+            return (dout * (1 - np.tanh(self.x) ** 2),)
+
+    g = gl.Graph()
+    x = g.input("x", np.array([0.2, -0.4]))
+    gate = Counted()
+    loss = gl.sum(g.apply(gate, x) * x)
+    g.forward()
+    g.backward(loss)
+    before = np.array(x.grad)
+    steps = g.backward_steps(loss)
+    g.to_dot(step=1)
+    assert gate.calls == 1                          # copies ran, not the graph's gate
+    np.testing.assert_allclose(x.grad, before)
+    tanh_step = next(s for s in steps if s.node.gate is gate)
+    # a Python gate may not be element-wise: no local derivative, the share is J^T · upstream
+    assert tanh_step.edges[0].local is None
+    np.testing.assert_allclose(tanh_step.edges[0].downstream, x.value * (1 - np.tanh(x.value) ** 2))

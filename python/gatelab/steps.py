@@ -12,9 +12,9 @@ The steps follow the graph's own backward order (reverse topological). Each edge
 several gates ("copy") receives the sum of its edges' downstreams, and ``grads_after(steps, k)``
 gives every node's gradient as it stands after step k.
 
-The shares are computed by running each gate's backward once more on the values of the last
-forward pass, with that node's gradient as dout (built-in gates are deterministic; a Python gate
-is deep-copied first, so its own state is untouched). ``local`` is the element-wise local
+The shares are computed by running a copy of each gate (a built-in gate's clone, a deep copy of
+a Python gate) forward and backward once more on the values of the last forward pass, with the
+node's gradient as dout; the graph's own gates and their saved state are untouched. ``local`` is the element-wise local
 derivative d node / d input when the gate is element-wise without broadcasting (or both are
 single numbers); for other gates it is None: the downstream is then J^T · upstream.
 """
@@ -106,8 +106,7 @@ def _as_array(v) -> np.ndarray:
 def _run_gate_backward(node: Node, dout: np.ndarray) -> List[Optional[np.ndarray]]:
     """The gate's backward at the node's last forward values, without touching its state."""
     gate = node.gate
-    if not isinstance(gate, _core.NativeGate):
-        gate = copy.deepcopy(gate)
+    gate = gate.clone() if isinstance(gate, _core.NativeGate) else copy.deepcopy(gate)
     values = [np.asarray(n.value) for n in node.inputs]
     gate.forward(*values)
     dout = np.asarray(dout, dtype=np.asarray(node.value).dtype)
