@@ -11,6 +11,7 @@
 from gatelab import _core
 from gatelab._core import get_num_threads, set_num_threads
 from gatelab.build import build_info
+from gatelab.diagnose import Diagnosis, diagnose_gradients
 from gatelab.functional import (add, apply, cos, divide, elu, exp, leaky_relu, log, maximum, mean, multiply,
                                 negate, power, reciprocal, relu, sigmoid, sin, softplus, subtract, sum, tanh)
 from gatelab.gate import Gate
@@ -19,6 +20,11 @@ from gatelab.graph import Graph, Node
 from gatelab.linalg import affine, flatten, matmul, reshape, transpose
 from gatelab.losses import bce_with_logits, log_softmax, mse_loss, softmax, softmax_cross_entropy, svm_loss
 from gatelab.numerical import numerical_gradient, numerical_gradient_array, rel_error
+from gatelab.stepsize import StepSizeSweep, step_size_sweep
+from gatelab.jacobian import check_vjp, conv2d_jacobian_memory, jacobian, jacobian_memory
+from gatelab.steps import backward_steps
+from gatelab.trace import Trace, lecture_example, trace
+from gatelab.drawing import Drawing, draw, to_dot
 from gatelab import gates, layers
 
 __version__ = _core.build_info()["version"]
@@ -30,4 +36,8 @@ __all__ = [
     "log", "reciprocal", "sin", "cos", "sigmoid", "tanh", "relu", "leaky_relu", "elu", "softplus", "sum", "mean",
     "matmul", "affine", "transpose", "reshape", "flatten", "layers",
     "softmax", "log_softmax", "softmax_cross_entropy", "svm_loss", "mse_loss", "bce_with_logits",
+    # instruments
+    "diagnose_gradients", "Diagnosis", "step_size_sweep", "StepSizeSweep", "jacobian", "check_vjp",
+    "jacobian_memory", "conv2d_jacobian_memory", "backward_steps", "trace", "Trace", "lecture_example",
+    "to_dot", "draw", "Drawing",
 ]
