@@ -11,13 +11,16 @@
 from gatelab import _core
 from gatelab._core import get_num_threads, set_num_threads
 from gatelab.build import build_info
+from gatelab.convolution import conv1d, conv2d, conv_output_size
 from gatelab.functional import (add, apply, cos, divide, elu, exp, leaky_relu, log, maximum, mean, multiply,
                                 negate, power, reciprocal, relu, sigmoid, sin, softplus, subtract, sum, tanh)
 from gatelab.gate import Gate
 from gatelab.gradcheck import GradcheckError, GradcheckReport, gradcheck
 from gatelab.graph import Graph, Node
 from gatelab.numerical import numerical_gradient, numerical_gradient_array, rel_error
+from gatelab.pooling import avg_pool2d, max_pool2d
 from gatelab import gates
+from gatelab import layers
 
 __version__ = _core.build_info()["version"]
 
@@ -26,4 +29,5 @@ __all__ = [
     "numerical_gradient", "numerical_gradient_array", "rel_error", "gradcheck", "GradcheckError",
     "GradcheckReport", "apply", "add", "subtract", "multiply", "divide", "maximum", "negate", "power", "exp",
     "log", "reciprocal", "sin", "cos", "sigmoid", "tanh", "relu", "leaky_relu", "elu", "softplus", "sum", "mean",
+    "conv1d", "conv2d", "conv_output_size", "max_pool2d", "avg_pool2d", "layers",
 ]
