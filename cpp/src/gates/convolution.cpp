@@ -100,11 +100,13 @@ void inside(std::int64_t& lo, std::int64_t& hi, std::int64_t out, std::int64_t n
   hi = std::clamp(last < 0 ? 0 : last / s + 1, lo, out);
 }
 
-// cols is (C·FH·FW, OH·OW), x is (C,H,W):
-//   cols[(c·FH + i)·FW + j, oh·OW + ow] = x[c, oh·S - P + i·D, ow·S - P + j·D], 0 in the padding.
-// Group g's rows are the contiguous block [g·R, (g+1)·R).
-template <class T>
-void im2col(T* cols, const T* x, const ConvShape& s) {
+// The im2col correspondence, one segment (column row, output row) at a time. For column row
+// (c, i, j) and output row oh, the input row is ih = oh·S - P + i·D; entries ow in [lo, hi) read
+// x[c, ih, ow·S + shift] and the others fall in the zero padding. visit(col, x_row, lo, hi, shift)
+// receives the offsets of cols[(c·FH + i)·FW + j, oh·OW] and of x[c, ih, 0]; a row ih in the
+// padding comes with lo = hi = 0.
+template <class Visit>
+void walk_columns(const ConvShape& s, Visit&& visit) {
   for (std::int64_t c = 0; c < s.C; ++c)
     for (std::int64_t i = 0; i < s.FH; ++i) {
       std::int64_t oh_lo, oh_hi;
@@ -112,19 +114,26 @@ void im2col(T* cols, const T* x, const ConvShape& s) {
       for (std::int64_t j = 0; j < s.FW; ++j) {
         std::int64_t ow_lo, ow_hi;
         inside(ow_lo, ow_hi, s.OW, s.W, s.sw, s.pw, j * s.dw);
-        T* row = cols + ((c * s.FH + i) * s.FW + j) * s.P();
-        std::fill(row, row + oh_lo * s.OW, T(0));
-        for (std::int64_t oh = oh_lo; oh < oh_hi; ++oh) {
-          const T* xrow = x + (c * s.H + oh * s.sh - s.ph + i * s.dh) * s.W;
-          const std::int64_t shift = j * s.dw - s.pw;
-          T* r = row + oh * s.OW;
-          std::fill(r, r + ow_lo, T(0));
-          for (std::int64_t ow = ow_lo; ow < ow_hi; ++ow) r[ow] = xrow[ow * s.sw + shift];
-          std::fill(r + ow_hi, r + s.OW, T(0));
+        const std::int64_t row = ((c * s.FH + i) * s.FW + j) * s.P(), shift = j * s.dw - s.pw;
+        for (std::int64_t oh = 0; oh < s.OH; ++oh) {
+          if (oh < oh_lo || oh >= oh_hi) visit(row + oh * s.OW, 0, 0, 0, shift);
+          else visit(row + oh * s.OW, (c * s.H + oh * s.sh - s.ph + i * s.dh) * s.W, ow_lo, ow_hi, shift);
         }
-        std::fill(row + oh_hi * s.OW, row + s.P(), T(0));
       }
     }
+}
+
+// cols is (C·FH·FW, OH·OW), x is (C,H,W):
+//   cols[(c·FH + i)·FW + j, oh·OW + ow] = x[c, oh·S - P + i·D, ow·S - P + j·D], 0 in the padding.
+// Group g's rows are the contiguous block [g·R, (g+1)·R).
+template <class T>
+void im2col(T* cols, const T* x, const ConvShape& s) {
+  walk_columns(s, [&](std::int64_t col, std::int64_t xrow, std::int64_t lo, std::int64_t hi, std::int64_t shift) {
+    T* r = cols + col;
+    std::fill(r, r + lo, T(0));
+    for (std::int64_t ow = lo; ow < hi; ++ow) r[ow] = x[xrow + ow * s.sw + shift];
+    std::fill(r + hi, r + s.OW, T(0));
+  });
 }
 
 // dx is (C,H,W), dcols is (C·FH·FW, OH·OW): dx += the adjoint of im2col. Every column entry
@@ -132,22 +141,10 @@ void im2col(T* cols, const T* x, const ConvShape& s) {
 // element read by several windows receives the sum of their gradients.
 template <class T>
 void col2im(T* dx, const T* dcols, const ConvShape& s) {
-  for (std::int64_t c = 0; c < s.C; ++c)
-    for (std::int64_t i = 0; i < s.FH; ++i) {
-      std::int64_t oh_lo, oh_hi;
-      inside(oh_lo, oh_hi, s.OH, s.H, s.sh, s.ph, i * s.dh);
-      for (std::int64_t j = 0; j < s.FW; ++j) {
-        std::int64_t ow_lo, ow_hi;
-        inside(ow_lo, ow_hi, s.OW, s.W, s.sw, s.pw, j * s.dw);
-        const T* row = dcols + ((c * s.FH + i) * s.FW + j) * s.P();
-        for (std::int64_t oh = oh_lo; oh < oh_hi; ++oh) {
-          T* dxrow = dx + (c * s.H + oh * s.sh - s.ph + i * s.dh) * s.W;
-          const std::int64_t shift = j * s.dw - s.pw;
-          const T* r = row + oh * s.OW;
-          for (std::int64_t ow = ow_lo; ow < ow_hi; ++ow) dxrow[ow * s.sw + shift] += r[ow];
-        }
-      }
-    }
+  walk_columns(s, [&](std::int64_t col, std::int64_t xrow, std::int64_t lo, std::int64_t hi, std::int64_t shift) {
+    const T* r = dcols + col;
+    for (std::int64_t ow = lo; ow < hi; ++ow) dx[xrow + ow * s.sw + shift] += r[ow];
+  });
 }
 
 // ---- the kernels: forward and backward side by side ------------------------------------------------

@@ -42,41 +42,6 @@ Window window_at(const PoolShape& s, std::int64_t oh, std::int64_t ow) {
   return win;
 }
 
-// Validated hyper-parameters (PyTorch's rules), shared by both gates.
-WindowSpec pool_spec(const std::string& who, Pair kernel, Pair stride, Pair padding) {
-  WindowSpec spec;
-  spec.kernel = kernel, spec.stride = stride, spec.padding = padding;
-  if (kernel.h < 1 || kernel.w < 1)
-    fail<ValueError>(who, ": kernel_size must be >= 1, got ", pair_value(kernel, 2),
-                     " (a window covers at least one element)");
-  check_window_params(who, spec);
-  if (padding.h > kernel.h / 2 || padding.w > kernel.w / 2)
-    fail<ValueError>(who, ": ", pair_param("padding", padding, 2), " is more than half of ",
-                     pair_param("kernel_size", kernel, 2), "; use ", pair_param("padding", {kernel.h / 2, kernel.w / 2}, 2),
-                     " or less (padding <= kernel_size/2 keeps a real element in every window, PyTorch's rule)");
-  return spec;
-}
-
-// x is (N,C,H,W) with N, C >= 1 and a window that fits; returns y's spec (N,C,OH,OW).
-TensorSpec pool_output(const std::string& who, const TensorSpec& x, const WindowSpec& spec) {
-  const Shape& s = x.shape;
-  if (s.size() != 4)
-    fail<ValueError>(who, ": x has shape ", shape_str(s), " (", s.size(), "-D); ", who,
-                     " takes x as (N, C, H, W), 4-D", s.size() == 3 ? " (for a single image use x[None])" : "");
-  if (s[0] == 0)
-    fail<ValueError>(who, ": x has shape ", shape_str(s), ": the batch is empty (N = 0); pass at least one image");
-  if (s[1] == 0) fail<ValueError>(who, ": x has shape ", shape_str(s), ": it has no channels (C = 0)");
-  const Pair out = window_output_size(who, {std::int64_t(s[2]), std::int64_t(s[3])}, spec, false, "pool window");
-  return {x.dtype, {s[0], s[1], std::size_t(out.h), std::size_t(out.w)}};
-}
-
-std::vector<std::string> pool_params(const WindowSpec& spec) {
-  std::vector<std::string> parts{pair_param("kernel_size", spec.kernel, 2)};
-  if (!(spec.stride == spec.kernel)) parts.push_back(pair_param("stride", spec.stride, 2));
-  if (!(spec.padding == Pair{0, 0})) parts.push_back(pair_param("padding", spec.padding, 2));
-  return parts;
-}
-
 // ---- max: forward, backward, jvp --------------------------------------------------------------
 
 // y and argmax are (planes, OH, OW), x is (planes, H, W).
@@ -169,21 +134,52 @@ void avg_pool2d_backward(T* dx, const T* dy, const PoolShape& s, bool count_incl
 
 }  // namespace
 
+// ---- Pool2dGate --------------------------------------------------------------------------------------
+
+Pool2dGate::Pool2dGate(const char* who, Pair kernel, Pair stride, Pair padding) {
+  spec_.kernel = kernel, spec_.stride = stride, spec_.padding = padding;
+  if (kernel.h < 1 || kernel.w < 1)
+    fail<ValueError>(who, ": kernel_size must be >= 1, got ", pair_value(kernel, 2),
+                     " (a window covers at least one element)");
+  check_window_params(who, spec_);
+  if (padding.h > kernel.h / 2 || padding.w > kernel.w / 2)
+    fail<ValueError>(who, ": ", pair_param("padding", padding, 2), " is more than half of ",
+                     pair_param("kernel_size", kernel, 2), "; use ", pair_param("padding", {kernel.h / 2, kernel.w / 2}, 2),
+                     " or less (padding <= kernel_size/2 keeps a real element in every window, PyTorch's rule)");
+}
+
+std::vector<std::string> Pool2dGate::params() const {
+  std::vector<std::string> parts{pair_param("kernel_size", spec_.kernel, 2)};
+  if (!(spec_.stride == spec_.kernel)) parts.push_back(pair_param("stride", spec_.stride, 2));
+  if (!(spec_.padding == Pair{0, 0})) parts.push_back(pair_param("padding", spec_.padding, 2));
+  return parts;
+}
+
+// x is (N,C,H,W) with N, C >= 1 and a window that fits; y is (N,C,OH,OW).
+std::optional<TensorSpec> Pool2dGate::check(const std::vector<TensorSpec>& in) const {
+  expect_inputs(in, 1);
+  const DType dtype = common_float_dtype(in);
+  const std::string who = name();
+  const Shape& x = in[0].shape;
+  if (x.size() != 4)
+    fail<ValueError>(who, ": x has shape ", shape_str(x), " (", x.size(), "-D); ", who,
+                     " takes x as (N, C, H, W), 4-D", x.size() == 3 ? " (for a single image use x[None])" : "");
+  if (x[0] == 0)
+    fail<ValueError>(who, ": x has shape ", shape_str(x), ": the batch is empty (N = 0); pass at least one image");
+  if (x[1] == 0) fail<ValueError>(who, ": x has shape ", shape_str(x), ": it has no channels (C = 0)");
+  const Pair out = window_output_size(who, {std::int64_t(x[2]), std::int64_t(x[3])}, spec_, false, "pool window");
+  return TensorSpec{dtype, {x[0], x[1], std::size_t(out.h), std::size_t(out.w)}};
+}
+
 // ---- MaxPool2dGate ---------------------------------------------------------------------------------
 
 MaxPool2dGate::MaxPool2dGate(Pair kernel, Pair stride, Pair padding)
-    : spec_(pool_spec("max_pool2d", kernel, stride, padding)) {}
+    : Pool2dGate("max_pool2d", kernel, stride, padding) {}
 
-std::string MaxPool2dGate::describe() const { return with_params(name(), pool_params(spec_)); }
+std::string MaxPool2dGate::describe() const { return with_params(name(), params()); }
 
 std::unique_ptr<Gate> MaxPool2dGate::clone() const {
   return std::make_unique<MaxPool2dGate>(spec_.kernel, spec_.stride, spec_.padding);
-}
-
-std::optional<TensorSpec> MaxPool2dGate::check(const std::vector<TensorSpec>& in) const {
-  expect_inputs(in, 1);
-  common_float_dtype(in);
-  return pool_output(name(), in[0], spec_);
 }
 
 void MaxPool2dGate::forward(Tensor& out, const Inputs& in) {
@@ -230,22 +226,16 @@ void MaxPool2dGate::jvp(Tensor& tangent_out, const Tangents& tangent_in, const I
 // ---- AvgPool2dGate ---------------------------------------------------------------------------------
 
 AvgPool2dGate::AvgPool2dGate(Pair kernel, Pair stride, Pair padding, bool count_include_pad)
-    : spec_(pool_spec("avg_pool2d", kernel, stride, padding)), count_include_pad_(count_include_pad) {}
+    : Pool2dGate("avg_pool2d", kernel, stride, padding), count_include_pad_(count_include_pad) {}
 
 std::string AvgPool2dGate::describe() const {
-  std::vector<std::string> parts = pool_params(spec_);
+  std::vector<std::string> parts = params();
   if (!count_include_pad_) parts.push_back("count_include_pad=False");
   return with_params(name(), parts);
 }
 
 std::unique_ptr<Gate> AvgPool2dGate::clone() const {
   return std::make_unique<AvgPool2dGate>(spec_.kernel, spec_.stride, spec_.padding, count_include_pad_);
-}
-
-std::optional<TensorSpec> AvgPool2dGate::check(const std::vector<TensorSpec>& in) const {
-  expect_inputs(in, 1);
-  common_float_dtype(in);
-  return pool_output(name(), in[0], spec_);
 }
 
 void AvgPool2dGate::forward(Tensor& out, const Inputs& in) {

@@ -17,18 +17,33 @@
 
 namespace gatelab {
 
+// What both pools share: validated hyper-parameters (PyTorch's rules) and the output shape.
+class Pool2dGate : public Gate {
+ public:
+  int arity() const override { return 1; }
+  std::optional<TensorSpec> check(const std::vector<TensorSpec>& in) const override;
+
+  Pair kernel_size() const { return spec_.kernel; }
+  Pair stride() const { return spec_.stride; }
+  Pair padding() const { return spec_.padding; }
+
+ protected:
+  Pool2dGate(const char* who, Pair kernel, Pair stride, Pair padding);
+  std::vector<std::string> params() const;  // for describe(): kernel_size, stride, padding
+
+  WindowSpec spec_;
+};
+
 // Ties go to the first maximum in the window's row-major scan, and NaN beats every number (so
 // it propagates), exactly as PyTorch's `val > max || isnan(val)`; the gradient therefore goes
 // to one element, deterministically. The winner is saved as "argmax": for each output, an
 // int64 flat index ih·W + iw within its (H, W) plane.
-class MaxPool2dGate final : public Gate {
+class MaxPool2dGate final : public Pool2dGate {
  public:
   MaxPool2dGate(Pair kernel, Pair stride, Pair padding);
 
   std::string name() const override { return "max_pool2d"; }
   std::string describe() const override;
-  int arity() const override { return 1; }
-  std::optional<TensorSpec> check(const std::vector<TensorSpec>& in) const override;
 
   void forward(Tensor& out, const Inputs& in) override;
   void backward(const InputGrads& din, const Tensor& dout, const Inputs& in, const Tensor& out) override;
@@ -38,27 +53,20 @@ class MaxPool2dGate final : public Gate {
   std::unique_ptr<Gate> clone() const override;
   std::vector<std::pair<std::string, Tensor>> saved() const override { return {{"argmax", argmax_}}; }
 
-  Pair kernel_size() const { return spec_.kernel; }
-  Pair stride() const { return spec_.stride; }
-  Pair padding() const { return spec_.padding; }
-
  private:
   const Tensor& argmax_for(const Inputs& in, const Tensor& out);  // argmax_, recomputed if stale
 
-  WindowSpec spec_;
   Tensor argmax_;  // (N, C, OH, OW) int64
 };
 
 // count_include_pad (PyTorch's default): every window divides by kernel_size's area; otherwise
 // by the number of real (unpadded) elements it covers.
-class AvgPool2dGate final : public Gate {
+class AvgPool2dGate final : public Pool2dGate {
  public:
   AvgPool2dGate(Pair kernel, Pair stride, Pair padding, bool count_include_pad = true);
 
   std::string name() const override { return "avg_pool2d"; }
   std::string describe() const override;
-  int arity() const override { return 1; }
-  std::optional<TensorSpec> check(const std::vector<TensorSpec>& in) const override;
 
   void forward(Tensor& out, const Inputs& in) override;
   void backward(const InputGrads& din, const Tensor& dout, const Inputs& in, const Tensor& out) override;
@@ -67,13 +75,9 @@ class AvgPool2dGate final : public Gate {
 
   std::unique_ptr<Gate> clone() const override;
 
-  Pair kernel_size() const { return spec_.kernel; }
-  Pair stride() const { return spec_.stride; }
-  Pair padding() const { return spec_.padding; }
   bool count_include_pad() const { return count_include_pad_; }
 
  private:
-  WindowSpec spec_;
   bool count_include_pad_;
 };
 
