@@ -61,14 +61,6 @@ inline void gemm(bool ta, bool tb, std::int64_t M, std::int64_t N, std::int64_t 
 
 // ---- threads -------------------------------------------------------------------------------------
 
-inline int thread_index() {
-#ifdef _OPENMP
-  return omp_get_thread_num();
-#else
-  return 0;
-#endif
-}
-
 // body(i, scratch) for i in [0, n): on an OpenMP team when n·cost reaches the grain, serially
 // otherwise. Each thread owns one scratch buffer of `scratch` elements, allocated once per call
 // rather than per item. Items must be independent, so the thread count cannot change a result.
