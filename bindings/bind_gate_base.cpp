@@ -84,6 +84,8 @@ A gate implemented in C++. Use it inside a Graph (through gatelab's functions) o
       .def("backward", &flat_backward, py::arg("dout"),
            "Gradients of the loss w.r.t. each input of the last forward call, given dout = dL/dout.")
       .def("jvp", &flat_jvp, "Forward mode: the output tangent for one tangent per input (None = zero).")
+      .def("clone", [](const Gate& gate) { return std::shared_ptr<Gate>(gate.clone()); },
+           "A fresh gate with the same hyper-parameters and no saved state.")
       .def_property_readonly("saved", [](const Gate& gate) {
              py::dict d;
              for (const auto& [key, t] : gate.saved()) d[py::str(key)] = numpy_from_tensor(t, false);

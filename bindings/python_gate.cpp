@@ -72,6 +72,8 @@ void PythonGate::backward(const InputGrads& din, const Tensor& dout, const Input
   } catch (py::error_already_set& e) {
     reraise(e, "backward");
   }
+  if (result.is_none())
+    fail<TypeError>(name_, ".backward returned None; return one gradient per input (did you forget `return`?)");
   // One input may return its gradient bare; otherwise a tuple/list with one entry per input.
   py::sequence grads;
   if (in.size() == 1 && !py::isinstance<py::tuple>(result) && !py::isinstance<py::list>(result)) {

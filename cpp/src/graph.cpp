@@ -355,7 +355,8 @@ void ComputationalGraph::run_backward(NodeId output, const Tensor* upstream, boo
       if (!accumulate) n.grad = Tensor();
       continue;
     }
-    if (accumulate && n.grad.defined() && n.grad.shape() == n.value.shape()) {
+    // Accumulating passes add to the leaves' gradients; intermediate gradients are this pass's own.
+    if (accumulate && n.kind != NodeKind::op && n.grad.defined() && n.grad.shape() == n.value.shape()) {
       if (!n.grad.exclusive()) n.grad = n.grad.clone();  // never write under a NumPy view
       continue;
     }

@@ -174,12 +174,20 @@ class Node:
         return text + ")"
 
 
-def _brief(a) -> str:
+def _inline_constant(node: "Node") -> bool:
+    """An unnamed scalar constant (from ``2.0 * x``): tables show its value instead of a row."""
+    return node.kind == "constant" and node.name.startswith("const") and node.shape == ()
+
+
+def _brief(a, digits: Optional[int] = None) -> str:
+    """A short text for a value: numbers with `digits` decimals (else 6 significant digits),
+    small arrays in full, large ones by shape and norm."""
     if isinstance(a, float):
-        return f"{a:.6g}"
+        return f"{a:.{digits}f}" if digits is not None else f"{a:.6g}"
     a = np.asarray(a)
     if a.size <= 6:
-        return np.array2string(a, precision=4, separator=", ")
+        return np.array2string(a, precision=4 if digits is None else digits, separator=", ",
+                               floatmode="maxprec" if digits is None else "fixed")
     return f"array{a.shape} |.|={np.linalg.norm(a.ravel()):.4g}"
 
 
@@ -246,8 +254,18 @@ class Graph:
         if like is None:
             raise TypeError(f"apply: give {type(gate).__name__} at least one graph node as input")
         who = getattr(gate, "name", type(gate).__name__)
+        python_gate = not isinstance(gate, _core.NativeGate)
+        if python_gate and getattr(gate, "_gatelab_in_graph", False):
+            raise ValueError(f"{who}: this gate instance is already used by a node; its saved state belongs "
+                             "to that node. Create a new instance for each use.")
         ids = [self._lift(n, like=like, who=who).id for n in inputs]
-        return self._added(self._g.add_op(gate, ids, name))
+        node = self._added(self._g.add_op(gate, ids, name))
+        if python_gate:
+            try:
+                gate._gatelab_in_graph = True
+            except AttributeError:  # objects with __slots__ cannot be marked; they are trusted
+                pass
+        return node
 
     def _lift(self, value, *, like: Node, who: str) -> Node:
         """A node for `value`: nodes pass through (same graph only), numbers and arrays become
@@ -351,13 +369,16 @@ class Graph:
     def inputs(self) -> List[Node]:
         return [n for n in self.nodes if n.kind == "input"]
 
-    def summary(self) -> str:
-        """A table of every node: name, op, inputs, value and gradient (as the slides show)."""
+    def summary(self, digits: Optional[int] = None) -> str:
+        """A table of every node: name, op, inputs, value and gradient (as the slides show),
+        numbers with ``digits`` decimals if given."""
         rows = [("node", "op", "inputs", "value", "grad")]
         for n in self.nodes:
-            ins = ", ".join(i.name for i in n.inputs)
-            value = "" if n.value is None else _brief(n.value)
-            grad = "" if n.grad is None else _brief(n.grad)
+            if _inline_constant(n):
+                continue  # shown by value where it is used, as the slides write "+1" or "*-1"
+            ins = ", ".join(_brief(i.value) if _inline_constant(i) else i.name for i in n.inputs)
+            value = "" if n.value is None else _brief(n.value, digits)
+            grad = "" if n.grad is None else _brief(n.grad, digits)
             rows.append((n.name, n.op, ins, value, grad))
         widths = [max(len(r[i]) for r in rows) for i in range(5)]
         lines = ["  ".join(cell.ljust(w) for cell, w in zip(r, widths)).rstrip() for r in rows]

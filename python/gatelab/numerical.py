@@ -97,11 +97,13 @@ def numerical_gradient(f: Callable, x, h: float = 1e-5, method: str = "central",
     fx = _scalar(call(), who) if method != "central" else None
     for ix in np.ndindex(*arr.shape):
         old = arr[ix]
-        arr[ix] = old + h
-        plus = _scalar(call(), who) if method != "backward" else fx
-        arr[ix] = old - h
-        minus = _scalar(call(), who) if method != "forward" else fx
-        arr[ix] = old
+        try:
+            arr[ix] = old + h
+            plus = _scalar(call(), who) if method != "backward" else fx
+            arr[ix] = old - h
+            minus = _scalar(call(), who) if method != "forward" else fx
+        finally:
+            arr[ix] = old  # x is left as it was, even if f raises
         grad[ix] = (plus - minus) / (2 * h if method == "central" else h)
         if verbose:
             print(ix, grad[ix])
@@ -122,11 +124,13 @@ def numerical_gradient_array(f: Callable, x, dout, h: float = 1e-5) -> np.ndarra
     grad = np.zeros(arr.shape, dtype=np.float64)
     for ix in np.ndindex(*arr.shape):
         old = arr[ix]
-        arr[ix] = old + h
-        plus = np.array(call(), dtype=np.float64, copy=True)
-        arr[ix] = old - h
-        minus = np.array(call(), dtype=np.float64, copy=True)
-        arr[ix] = old
+        try:
+            arr[ix] = old + h
+            plus = np.array(call(), dtype=np.float64, copy=True)
+            arr[ix] = old - h
+            minus = np.array(call(), dtype=np.float64, copy=True)
+        finally:
+            arr[ix] = old
         if plus.shape != dout.shape:
             raise ValueError(f"{who}: f returned shape {plus.shape} but dout has shape {dout.shape}; "
                              "dout is the upstream gradient of f's output")

@@ -53,6 +53,8 @@ class Gate {
   // Forward mode: tangent_out = Σ_i ∂out/∂in[i] · tangent_in[i] (a Jacobian-vector product).
   virtual void jvp(Tensor& tangent_out, const Tangents& tangent_in, const Inputs& in, const Tensor& out);
 
+  // False for gates that call back into Python (they need the GIL, so they run on one thread).
+  virtual bool native() const { return true; }
   // A fresh gate with the same hyper-parameters and no saved state (per-thread graphs).
   virtual std::unique_ptr<Gate> clone() const = 0;
   // The named state forward saved for backward, for inspection.

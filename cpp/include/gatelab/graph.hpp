@@ -8,7 +8,7 @@
 // - backward(output) zeroes the gradients it will write, seeds d output/d output = 1 (or the
 //   given upstream gradient) and runs each gate's backward, which accumulates (+=): a node used
 //   by several gates receives the sum of their gradients. Calling it twice gives the same
-//   gradients; pass accumulate=true to add to the previous ones instead.
+//   gradients; pass accumulate=true to add to the leaves' previous gradients instead.
 #pragma once
 
 #include <cstdint>
