@@ -53,7 +53,8 @@ $(VENV)/.built: $(VENV)/.system-deps $(VENV)/.python-deps $(CORE_SOURCES)
 	$(PIP) install -q --no-build-isolation --no-deps -Cbuild-dir=build -e .
 	@touch $@
 
-# The wheel students install: built from the sdist (which proves the sdist builds), then
+# The wheel students install: built from the sdist (which proves the sdist builds; the log stays
+# in build/wheel.log, which tests/test_wheel.py reads), then
 # auditwheel copies every shared library beyond the manylinux baseline (OpenBLAS, libgomp,
 # libgfortran, libquadmath) into gatelab.libs/, points the rpath there and sets the manylinux tag
 # this machine's glibc allows. Compiler flags from the caller's shell are dropped, so a
@@ -68,8 +69,11 @@ $(VENV)/.wheel-tools: $(VENV)/.python-deps
 
 dist/.built: $(VENV)/.wheel-tools $(WHEEL_SOURCES)
 	rm -rf dist build/wheel-raw
-	env -u CFLAGS -u CXXFLAGS -u CPPFLAGS -u LDFLAGS -u CMAKE_ARGS \
-	  $(PY) -m build --no-isolation --outdir build/wheel-raw -Ccmake.define.GATELAB_NATIVE=OFF .
+	@mkdir -p build && echo "Building the sdist, then the wheel from it (log: build/wheel.log)"
+	@env -u CFLAGS -u CXXFLAGS -u CPPFLAGS -u LDFLAGS -u CMAKE_ARGS \
+	  $(PY) -m build --no-isolation --outdir build/wheel-raw -Ccmake.define.GATELAB_NATIVE=OFF . \
+	  > build/wheel.log 2>&1 || { cat build/wheel.log; exit 1; }
+	@grep -E "^-- gatelab: |^Successfully built" build/wheel.log
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/auditwheel repair --wheel-dir dist build/wheel-raw/*.whl
 	mv build/wheel-raw/*.tar.gz dist/
 	rm -rf build/wheel-raw
