@@ -33,6 +33,9 @@ from pathlib import Path
 
 import pytest
 
+# Building the wheel compiles the core (when dist/ is out of date): slow, still part of make test.
+pytestmark = pytest.mark.slow
+
 ROOT = Path(__file__).resolve().parents[1]
 DIST = ROOT / "dist"
 VENV_PY = ROOT / ".venv" / "bin" / "python"   # the Makefile's venv; `make wheel` installs auditwheel there
@@ -165,10 +168,10 @@ def glibc_version() -> tuple:
     return tuple(int(v) for v in os.confstr("CS_GNU_LIBC_VERSION").split()[1].split(".")[:2])
 
 
-def test_wheel_is_manylinux_for_this_glibc_and_small(dist):
+def test_wheel_is_manylinux_for_this_glibc_and_small(dist, tmp_path):
     major, minor = (int(v) for v in re.match(r"manylinux_(\d+)_(\d+)_", dist.tag).groups())
     assert (major, minor) <= glibc_version(), f"{dist.tag} needs a newer glibc than this machine's"
-    shown = run([VENV_PY.parent / "auditwheel", "show", dist.wheel], env=os.environ)
+    shown = run([VENV_PY.parent / "auditwheel", "show", dist.wheel], env=with_tmpdir(tmp_path))
     assert shown.returncode == 0, shown.stdout
     assert re.search(rf'consistent with\s+the following platform tag:\s+"{dist.tag}"', shown.stdout), shown.stdout
     size = dist.wheel.stat().st_size
@@ -191,7 +194,8 @@ def test_wheel_bundles_exactly_the_libraries_beyond_the_baseline(dist, tmp_path)
         assert not outside, f"{elf.name} needs {outside}: neither bundled nor in the {dist.tag} baseline"
         assert all(p.startswith("$ORIGIN") for p in rpath), f"{elf.name} searches outside the wheel: {rpath}"
     needed, rpath = dynamic_section(core)
-    assert {n.split("-")[0] for n in needed} >= {"libopenblasp", "libgomp"}, needed
+    for prefix in ("libopenblas", "libgomp"):   # the core links the bundled copies, by their new names
+        assert any(n.startswith(prefix) and n in bundled for n in needed), needed
     assert rpath == ["$ORIGIN/../gatelab.libs"]
 
 
@@ -388,7 +392,10 @@ def test_wheel_runs_with_no_compiler_headers_or_system_blas(dist, student, names
 
 def unpacked_sdist(dist: Dist, where: Path) -> Path:
     with tarfile.open(dist.sdist) as tar:
-        tar.extractall(where, filter="data")
+        if hasattr(tarfile, "data_filter"):   # Python >= 3.12, and 3.9.17+/3.10.12+/3.11.4+
+            tar.extractall(where, filter="data")
+        else:
+            tar.extractall(where)
     (src,) = where.iterdir()
     return src
 
@@ -410,7 +417,6 @@ def test_sdist_holds_the_sources(dist):
     assert not [n for n in names if n.endswith((".so", ".pyc", ".whl"))], "build products in the sdist"
 
 
-@pytest.mark.slow
 def test_sdist_builds_from_source_with_the_debian_packages(dist, tmp_path):
     """`make wheel` builds the sdist and then the wheel from that sdist (python -m build's
     default) and keeps the log in build/wheel.log. That log, when it is the one that made the
