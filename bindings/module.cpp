@@ -14,6 +14,7 @@ void bind_elementwise_gates(py::module_& gates);
 void bind_gradcheck(py::module_& m);
 void bind_linalg_gates(py::module_& gates);
 void bind_loss_gates(py::module_& gates);
+void bind_convolution_gates(py::module_& m, py::module_& gates);
 }  // namespace gatelab
 
 PYBIND11_MODULE(_core, m) {
@@ -46,4 +47,5 @@ PYBIND11_MODULE(_core, m) {
   bind_gradcheck(m);
   bind_linalg_gates(gates);
   bind_loss_gates(gates);
+  bind_convolution_gates(m, gates);
 }

@@ -1,6 +1,8 @@
-"""The course's functional layer API: ``out, cache = layer_forward(...)`` and
-``grads = layer_backward(dout, cache)``, computed by gatelab's C++ gates, so existing
-assignments can switch to gatelab without building anything."""
+"""The course's functional layer API: ``out, cache = layer_forward(...)``, ``grads = layer_backward(dout, cache)``.
 
-from gatelab.layers.dense_layers import (affine_backward, affine_forward, relu_backward, relu_forward, softmax_loss,
-                                         svm_loss)
+Drop-in replacements for an assignment's layers (CS231n's ``layers.py`` / ``fast_layers.py``
+names included), backed by gatelab's C++ gates. One module per family of layers.
+"""
+
+from gatelab.layers.conv_layers import *  # noqa: F401,F403  (conv_layers.__all__)
+from gatelab.layers.dense_layers import *  # noqa: F401,F403  (dense_layers.__all__)
