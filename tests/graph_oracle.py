@@ -9,7 +9,6 @@ Integer arrays (labels) enter as graph inputs / torch tensors that get no gradie
 
 from __future__ import annotations
 
-from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Callable, List, Optional, Sequence
 
@@ -111,27 +110,6 @@ def check_against_torch(fn_gl: Callable, fn_torch: Callable, arrays: Sequence[np
     ref = run_torch(fn_torch, arrays, dout, tangents)
     assert_match(ours, ref, rtol=rtol, atol=atol)
     return ours
-
-
-@contextmanager
-def num_threads(n: int):
-    """gatelab's thread count set to n for the block, restored after."""
-    before = gl.get_num_threads()
-    gl.set_num_threads(n)
-    try:
-        yield
-    finally:
-        gl.set_num_threads(before)
-
-
-def assert_same_bits_at_1_and_2_threads(compute: Callable[[], Sequence[np.ndarray]]) -> None:
-    """compute() returns arrays; they must be bitwise identical with 1 and with 2 threads."""
-    with num_threads(1):
-        one = [np.array(a, copy=True) for a in compute()]
-    with num_threads(2):
-        two = [np.array(a, copy=True) for a in compute()]
-    for i, (a, b) in enumerate(zip(one, two)):
-        assert a.shape == b.shape and a.tobytes() == b.tobytes(), f"result {i} differs between 1 and 2 threads"
 
 
 def assert_backward_accumulates(fn: Callable, arrays: Sequence[np.ndarray], rng) -> None:

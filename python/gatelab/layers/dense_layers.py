@@ -21,6 +21,7 @@ from typing import Tuple
 import numpy as np
 
 from gatelab import _core
+from gatelab.layers.common import LayerCache, owned
 from gatelab.losses import _labels
 
 gates = _core.gates
@@ -28,23 +29,12 @@ gates = _core.gates
 __all__ = ["affine_forward", "affine_backward", "relu_forward", "relu_backward", "softmax_loss", "svm_loss"]
 
 
-class _Cache(tuple):
-    """A tuple, as the course's caches are, that also carries the gate whose forward made it."""
-
-
-def _array(a) -> np.ndarray:
-    """A writable copy of a gate's (read-only) result."""
-    return np.array(a, copy=True)
-
-
 def affine_forward(x, w, b) -> Tuple[np.ndarray, tuple]:
     """out = x.reshape(N, D) @ w + b for x (N, d1, ..., dk), w (D, M), b (M,); out is (N, M).
     Returns (out, cache) with cache = (x, w, b)."""
     gate = gates.Affine()
     out = gate.forward(x, w, b)
-    cache = _Cache((x, w, b))
-    cache.gate = gate
-    return _array(out), cache
+    return owned(out), LayerCache((x, w, b), gate)
 
 
 def affine_backward(dout, cache) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -56,12 +46,12 @@ def affine_backward(dout, cache) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
         gate = gates.Affine()
         gate.forward(x, w, b)
     dx, dw, db = gate.backward(dout)
-    return _array(dx), _array(dw), _array(db)
+    return owned(dx), owned(dw), owned(db)
 
 
 def relu_forward(x) -> Tuple[np.ndarray, np.ndarray]:
     """out = max(x, 0) element-wise; cache = x."""
-    return _array(gates.ReLU().forward(x)), x
+    return owned(gates.ReLU().forward(x)), x
 
 
 def relu_backward(dout, cache) -> np.ndarray:
@@ -69,13 +59,13 @@ def relu_backward(dout, cache) -> np.ndarray:
     gate = gates.ReLU()
     gate.forward(cache)
     (dx,) = gate.backward(dout)
-    return _array(dx)
+    return owned(dx)
 
 
 def _classification_loss(gate, who: str, x, y) -> Tuple[float, np.ndarray]:
     loss = gate.forward(x, _labels(who, x, y))
     dx, _ = gate.backward(1.0)
-    return float(loss), _array(dx)
+    return float(loss), owned(dx)
 
 
 def softmax_loss(x, y) -> Tuple[float, np.ndarray]:
