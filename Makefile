@@ -2,6 +2,7 @@
 #   make demo   the lectures' worked examples through the C++ graph, then a gradient-check table
 #   make test   the whole test suite
 #   make wheel  dist/: the self-contained binary wheel students install, and the sdist
+#   make bench  gatelab vs PyTorch vs a NumPy reference, at 1 and 2 threads -> BENCHMARKS.md
 # Each installs what is missing first: Debian packages (apt-get), a .venv, and gatelab itself
 # (editable, with its test extras). Once set up, they only rebuild what changed.
 
@@ -15,7 +16,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 CORE_SOURCES := $(shell find cpp bindings -type f 2>/dev/null) CMakeLists.txt pyproject.toml
 PYTEST_ARGS ?=
 
-.PHONY: demo test setup system-deps wheel clean
+.PHONY: demo test setup system-deps wheel bench clean
 
 demo: $(VENV)/.built
 	$(PY) -m gatelab.demo
@@ -51,6 +52,15 @@ $(VENV)/.python-deps: pyproject.toml $(VENV)/.system-deps $(VENV)/bin/python
 # gatelab itself, editable: Python edits are live; C++ edits rebuild here.
 $(VENV)/.built: $(VENV)/.system-deps $(VENV)/.python-deps $(CORE_SOURCES)
 	$(PIP) install -q --no-build-isolation --no-deps -Cbuild-dir=build -e .
+	@touch $@
+
+# The benchmark table (benchmarks/run.py), written to BENCHMARKS.md with the command that made it.
+# Its extra packages are the `bench` extra of pyproject.toml, installed without rebuilding gatelab.
+bench: $(VENV)/.built $(VENV)/.bench-deps
+	$(PY) benchmarks/run.py --write BENCHMARKS.md
+
+$(VENV)/.bench-deps: pyproject.toml $(VENV)/.python-deps
+	$(PIP) install -q $$($(PY) -c "import tomllib; print(' '.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['optional-dependencies']['bench']))")
 	@touch $@
 
 # The wheel students install: built from the sdist (which proves the sdist builds; the log stays

@@ -15,6 +15,7 @@ void bind_gradcheck(py::module_& m);
 void bind_linalg_gates(py::module_& gates);
 void bind_loss_gates(py::module_& gates);
 void bind_convolution_gates(py::module_& m, py::module_& gates);
+void bind_benchmark(py::module_& m);
 }  // namespace gatelab
 
 PYBIND11_MODULE(_core, m) {
@@ -48,4 +49,5 @@ PYBIND11_MODULE(_core, m) {
   bind_linalg_gates(gates);
   bind_loss_gates(gates);
   bind_convolution_gates(m, gates);
+  bind_benchmark(m);
 }
