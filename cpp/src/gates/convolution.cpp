@@ -6,18 +6,24 @@
 //   backward weight  dW_g (K/G × R) += dY_g · cols_gᵀ
 // A 1x1 kernel with stride 1 and no padding needs no unfold: the columns are x itself.
 //
+// One input channel per group (C/G = 1: depthwise convolutions, and any conv of a one-channel
+// image) skips im2col: there R = FH·FW is so short (9 for 3x3) that a GEMM per image and group
+// is mostly call overhead, so a direct kernel slides each tap over whole rows instead
+// (conv_direct_*, below the GEMM kernels).
+//
 // Threads: the batch is split over an OpenMP team, each thread with one column buffer
-// allocated per call; OpenBLAS (its OpenMP build) runs single-threaded inside the team. The
-// weight gradient sums over the batch in fixed blocks of images reduced in order, so every
-// result is bitwise the same at any thread count.
+// allocated per call; every GEMM is one single-threaded BLAS call (gemm_serial), in the team or
+// not, so no result depends on BLAS's threading. The weight gradient sums over the batch in
+// fixed blocks of images reduced in order, so every result is bitwise the same at any thread
+// count.
 #include "gatelab/gates/convolution.hpp"
-
-#include <cblas.h>
 
 #include <algorithm>
 #include <vector>
 
+#include "gatelab/blas.hpp"
 #include "gatelab/parallel.hpp"
+#include "gatelab/simd.hpp"
 
 namespace gatelab {
 
@@ -33,6 +39,7 @@ struct ConvShape {
   std::int64_t R() const { return C / G * FH * FW; }   // one group's window size: rows of its columns
   std::int64_t P() const { return OH * OW; }           // output positions per image
   bool direct() const { return FH == 1 && FW == 1 && sh == 1 && sw == 1 && ph == 0 && pw == 0; }
+  bool one_channel() const { return C == G; }             // every group sees one channel: no im2col
 };
 
 template <int Dims>
@@ -44,19 +51,6 @@ ConvShape conv_shape(const Shape& x, const Shape& w, const Shape& y, const Windo
   s.sh = spec.stride.h, s.sw = spec.stride.w, s.ph = spec.padding.h, s.pw = spec.padding.w;
   s.dh = spec.dilation.h, s.dw = spec.dilation.w;
   return s;
-}
-
-// ---- BLAS: C (M×N) = op(A) · op(B) + beta·C, row-major -----------------------------------------
-
-inline void gemm(bool ta, bool tb, std::int64_t M, std::int64_t N, std::int64_t K, const float* A, std::int64_t lda,
-                 const float* B, std::int64_t ldb, float beta, float* C, std::int64_t ldc) {
-  cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, int(M), int(N), int(K),
-              1.0f, A, int(lda), B, int(ldb), beta, C, int(ldc));
-}
-inline void gemm(bool ta, bool tb, std::int64_t M, std::int64_t N, std::int64_t K, const double* A, std::int64_t lda,
-                 const double* B, std::int64_t ldb, double beta, double* C, std::int64_t ldc) {
-  cblas_dgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, int(M), int(N), int(K),
-              1.0, A, int(lda), B, int(ldb), beta, C, int(ldc));
 }
 
 // ---- threads -------------------------------------------------------------------------------------
@@ -139,12 +133,235 @@ void col2im(T* dx, const T* dcols, const ConvShape& s) {
   });
 }
 
+// ---- one channel per group: direct kernels ----------------------------------------------------------
+
+// Each tap (i, j) of a one-channel filter slides over whole rows: for output row oh the input
+// row is ih = oh·S - P + i·D, and output entries ow in [ow_lo, ow_hi) read x[ih, ow·S + shift],
+// shift = j·D - P (the others read the zero padding). The three plane kernels below walk the
+// taps this way; each is compiled per CPU level (simd.hpp), its row loops vectorized.
+
+// yp (OH,OW) += Σ_{i,j} wk[i,j] · (the (H,W) plane xp moved by tap (i, j)), taps in order.
+template <class T>
+GATELAB_VECTORIZE void direct_plane_forward(T* yp, const T* xp, const T* wk, const ConvShape& s) {
+  for (std::int64_t i = 0; i < s.FH; ++i) {
+    std::int64_t oh_lo, oh_hi;
+    inside(oh_lo, oh_hi, s.OH, s.H, s.sh, s.ph, i * s.dh);
+    for (std::int64_t j = 0; j < s.FW; ++j) {
+      std::int64_t lo, hi;
+      inside(lo, hi, s.OW, s.W, s.sw, s.pw, j * s.dw);
+      const T wt = wk[i * s.FW + j];
+      for (std::int64_t oh = oh_lo; oh < oh_hi; ++oh) {
+        T* __restrict yr = yp + oh * s.OW;
+        const T* __restrict xr = xp + (oh * s.sh - s.ph + i * s.dh) * s.W + j * s.dw - s.pw;
+        if (s.sw == 1)
+          for (std::int64_t ow = lo; ow < hi; ++ow) yr[ow] += wt * xr[ow];
+        else
+          for (std::int64_t ow = lo; ow < hi; ++ow) yr[ow] += wt * xr[ow * s.sw];
+      }
+    }
+  }
+}
+
+// dxp (H,W) += Σ_{i,j} wk[i,j] · (the (OH,OW) plane dyp moved back by tap (i, j)).
+template <class T>
+GATELAB_VECTORIZE void direct_plane_input(T* dxp, const T* dyp, const T* wk, const ConvShape& s) {
+  for (std::int64_t i = 0; i < s.FH; ++i) {
+    std::int64_t oh_lo, oh_hi;
+    inside(oh_lo, oh_hi, s.OH, s.H, s.sh, s.ph, i * s.dh);
+    for (std::int64_t j = 0; j < s.FW; ++j) {
+      std::int64_t lo, hi;
+      inside(lo, hi, s.OW, s.W, s.sw, s.pw, j * s.dw);
+      const T wt = wk[i * s.FW + j];
+      for (std::int64_t oh = oh_lo; oh < oh_hi; ++oh) {
+        const T* __restrict dyr = dyp + oh * s.OW;
+        T* __restrict dxr = dxp + (oh * s.sh - s.ph + i * s.dh) * s.W + j * s.dw - s.pw;
+        if (s.sw == 1)
+          for (std::int64_t ow = lo; ow < hi; ++ow) dxr[ow] += wt * dyr[ow];
+        else
+          for (std::int64_t ow = lo; ow < hi; ++ow) dxr[ow * s.sw] += wt * dyr[ow];
+      }
+    }
+  }
+}
+
+// acc (FH·FW, OW): acc[tap, ow] += Σ_oh dyp[oh, ow] · xp moved by the tap — one row of partial
+// sums per tap, added element-wise (vectorizable; the row is summed by the caller).
+template <class T>
+GATELAB_VECTORIZE void direct_plane_weight(T* acc, const T* dyp, const T* xp, const ConvShape& s) {
+  for (std::int64_t i = 0; i < s.FH; ++i) {
+    std::int64_t oh_lo, oh_hi;
+    inside(oh_lo, oh_hi, s.OH, s.H, s.sh, s.ph, i * s.dh);
+    for (std::int64_t j = 0; j < s.FW; ++j) {
+      std::int64_t lo, hi;
+      inside(lo, hi, s.OW, s.W, s.sw, s.pw, j * s.dw);
+      T* __restrict a = acc + (i * s.FW + j) * s.OW;
+      for (std::int64_t oh = oh_lo; oh < oh_hi; ++oh) {
+        const T* __restrict dyr = dyp + oh * s.OW;
+        const T* __restrict xr = xp + (oh * s.sh - s.ph + i * s.dh) * s.W + j * s.dw - s.pw;
+        if (s.sw == 1)
+          for (std::int64_t ow = lo; ow < hi; ++ow) a[ow] += dyr[ow] * xr[ow];
+        else
+          for (std::int64_t ow = lo; ow < hi; ++ow) a[ow] += dyr[ow] * xr[ow * s.sw];
+      }
+    }
+  }
+}
+
+// Stride 1, the common case, goes further: with every plane stored in rows of the padded
+// input's width Wp = W + 2·PW, a tap is a single shift of a flat array,
+//
+//   y'[q] += w[i,j] · x'[q + i·D·Wp + j·D]   for all q in [0, OH·Wp)
+//
+// (x' the zero-padded plane, y' the output plane with Wp - OW spare entries per row): one long
+// vectorized loop per tap instead of OH short ones. The spare entries are dropped on the way
+// out (forward) or are zero on the way in (dy' in the backward passes).
+struct WidePlanes {
+  std::int64_t Hp, Wp, Q, padded;  // padded input (Hp, Wp); Q = OH·Wp wide output entries
+  explicit WidePlanes(const ConvShape& s)
+      : Hp(s.H + 2 * s.ph), Wp(s.W + 2 * s.pw), Q(s.OH * (s.W + 2 * s.pw)),
+        padded((s.H + 2 * s.ph) * (s.W + 2 * s.pw) + (s.FW - 1) * s.dw) {}  // + the last row's overrun
+  std::int64_t offset(const ConvShape& s, std::int64_t tap) const { return tap / s.FW * s.dh * Wp + tap % s.FW * s.dw; }
+};
+
+// xw (padded) = the (H,W) plane xp with PH, PW zeros around it, rows of Wp.
+template <class T>
+void pad_plane(T* xw, const T* xp, const ConvShape& s, const WidePlanes& wp) {
+  std::fill(xw, xw + wp.padded, T(0));
+  for (std::int64_t h = 0; h < s.H; ++h) std::copy(xp + h * s.W, xp + (h + 1) * s.W, xw + (h + s.ph) * wp.Wp + s.pw);
+}
+
+// yw[q] += wt · xw[q] for q in [0, n): one tap on wide planes.
+template <class T>
+GATELAB_VECTORIZE void wide_axpy(T* __restrict yw, const T* __restrict xw, T wt, std::int64_t n) {
+  for (std::int64_t q = 0; q < n; ++q) yw[q] += wt * xw[q];
+}
+
+// acc[q] += a[q] · b[q] for q in [0, n): one tap's products, kept element-wise.
+template <class T>
+GATELAB_VECTORIZE void wide_product(T* __restrict acc, const T* __restrict a, const T* __restrict b, std::int64_t n) {
+  for (std::int64_t q = 0; q < n; ++q) acc[q] += a[q] * b[q];
+}
+
+// Per-thread scratch for the plane kernels, `per_thread` elements each.
+template <class T>
+struct Scratch {
+  std::vector<T> data;
+  std::int64_t per_thread;
+  explicit Scratch(std::int64_t n) : data(std::size_t(max_threads()) * std::size_t(n)), per_thread(n) {}
+  T* mine() { return data.data() + std::size_t(thread_index()) * std::size_t(per_thread); }
+};
+
+// y is (N,K,OH,OW), x is (N,C,H,W) with C = G, w is (K,1,FH,FW), b is (K,) or null.
+// y[n,k] = b[k] + Σ_{i,j} w[k,i,j] · x[n, k/(K/G)] moved by the tap, taps added in order; one
+// (n, c) input plane per item, shared by its K/G filters. With `accumulate`, y += the sum.
+template <class T>
+void conv_direct_forward(T* y, const T* x, const T* w, const T* b, const ConvShape& s, bool accumulate) {
+  const std::int64_t P = s.P(), Kg = s.Kg(), taps = s.FH * s.FW;
+  if (s.sh != 1 || s.sw != 1) {
+    parallel_for(std::size_t(s.N * s.K), [&](std::size_t item) {
+      const std::int64_t n = std::int64_t(item) / s.K, k = std::int64_t(item) % s.K;
+      T* yp = y + (n * s.K + k) * P;
+      if (!accumulate) std::fill(yp, yp + P, b ? b[k] : T(0));
+      direct_plane_forward(yp, x + (n * s.C + k / Kg) * s.H * s.W, w + k * taps, s);
+    }, std::size_t(taps * P));
+    return;
+  }
+  const WidePlanes wp(s);
+  Scratch<T> scratch(wp.padded + wp.Q);
+  parallel_for(std::size_t(s.N * s.C), [&](std::size_t item) {
+    const std::int64_t n = std::int64_t(item) / s.C, c = std::int64_t(item) % s.C;
+    T* xw = scratch.mine();
+    T* yw = xw + wp.padded;
+    pad_plane(xw, x + (n * s.C + c) * s.H * s.W, s, wp);
+    for (std::int64_t k = c * Kg; k < (c + 1) * Kg; ++k) {
+      std::fill(yw, yw + wp.Q, accumulate || !b ? T(0) : b[k]);
+      for (std::int64_t tap = 0; tap < taps; ++tap) wide_axpy(yw, xw + wp.offset(s, tap), w[k * taps + tap], wp.Q);
+      T* yp = y + (n * s.K + k) * P;
+      for (std::int64_t oh = 0; oh < s.OH; ++oh)
+        for (std::int64_t ow = 0; ow < s.OW; ++ow)
+          yp[oh * s.OW + ow] = accumulate ? yp[oh * s.OW + ow] + yw[oh * wp.Wp + ow] : yw[oh * wp.Wp + ow];
+    }
+  }, std::size_t(Kg * taps * P));
+}
+
+// dx is (N,C,H,W), accumulated; dy is (N,K,OH,OW); w is (K,1,FH,FW).
+// dx[n,c] += the taps of the K/G filters of channel c applied backwards to their dy planes; one
+// (n, c) plane per item, so no two items write the same element.
+template <class T>
+void conv_direct_backward_input(T* dx, const T* dy, const T* w, const ConvShape& s) {
+  const std::int64_t P = s.P(), Kg = s.Kg(), taps = s.FH * s.FW;
+  if (s.sh != 1 || s.sw != 1) {
+    parallel_for(std::size_t(s.N * s.C), [&](std::size_t item) {
+      const std::int64_t n = std::int64_t(item) / s.C, c = std::int64_t(item) % s.C;
+      for (std::int64_t k = c * Kg; k < (c + 1) * Kg; ++k)
+        direct_plane_input(dx + (n * s.C + c) * s.H * s.W, dy + (n * s.K + k) * P, w + k * taps, s);
+    }, std::size_t(Kg * taps * P));
+    return;
+  }
+  // dx'[q + offset(tap)] += w · dy'[q]: the forward's shifts, transposed.
+  const WidePlanes wp(s);
+  Scratch<T> scratch(wp.padded + wp.Q);
+  parallel_for(std::size_t(s.N * s.C), [&](std::size_t item) {
+    const std::int64_t n = std::int64_t(item) / s.C, c = std::int64_t(item) % s.C;
+    T* dxw = scratch.mine();
+    T* dyw = dxw + wp.padded;
+    std::fill(dxw, dxw + wp.padded, T(0));
+    std::fill(dyw, dyw + wp.Q, T(0));
+    for (std::int64_t k = c * Kg; k < (c + 1) * Kg; ++k) {
+      const T* dyp = dy + (n * s.K + k) * P;
+      for (std::int64_t oh = 0; oh < s.OH; ++oh) std::copy(dyp + oh * s.OW, dyp + (oh + 1) * s.OW, dyw + oh * wp.Wp);
+      for (std::int64_t tap = 0; tap < taps; ++tap) wide_axpy(dxw + wp.offset(s, tap), dyw, w[k * taps + tap], wp.Q);
+    }
+    T* dxp = dx + (n * s.C + c) * s.H * s.W;
+    for (std::int64_t h = 0; h < s.H; ++h)
+      for (std::int64_t v = 0; v < s.W; ++v) dxp[h * s.W + v] += dxw[(h + s.ph) * wp.Wp + v + s.pw];
+  }, std::size_t(Kg * taps * P));
+}
+
+// dw is (K,1,FH,FW), accumulated; dy is (N,K,OH,OW); x is (N,C,H,W).
+// dw[k,i,j] += Σ_n Σ_{oh,ow} dy[n,k,oh,ow] · x[n, c, oh·S - P + i·D, ow·S - P + j·D]; one filter per
+// item. The images add, in order, into one row of partial sums per tap (in T, as the GEMM path
+// accumulates), and each row is then summed in double: a fixed order at any thread count.
+template <class T>
+void conv_direct_backward_weight(T* dw, const T* dy, const T* x, const ConvShape& s) {
+  const std::int64_t P = s.P(), Kg = s.Kg(), taps = s.FH * s.FW;
+  const bool wide = s.sh == 1 && s.sw == 1;
+  const WidePlanes wp(s);
+  const std::int64_t row = wide ? wp.Q : s.OW;  // partial sums per tap
+  Scratch<T> scratch(taps * row + (wide ? wp.padded + wp.Q : 0));
+  parallel_for(std::size_t(s.K), [&](std::size_t item) {
+    const std::int64_t k = std::int64_t(item), c = k / Kg;
+    T* acc = scratch.mine();  // (taps, row)
+    std::fill(acc, acc + taps * row, T(0));
+    T* xw = acc + taps * row;
+    T* dyw = xw + wp.padded;
+    if (wide) std::fill(dyw, dyw + wp.Q, T(0));
+    for (std::int64_t n = 0; n < s.N; ++n) {
+      const T* dyp = dy + (n * s.K + k) * P;
+      const T* xp = x + (n * s.C + c) * s.H * s.W;
+      if (!wide) {
+        direct_plane_weight(acc, dyp, xp, s);
+        continue;
+      }
+      pad_plane(xw, xp, s, wp);
+      for (std::int64_t oh = 0; oh < s.OH; ++oh) std::copy(dyp + oh * s.OW, dyp + (oh + 1) * s.OW, dyw + oh * wp.Wp);
+      for (std::int64_t tap = 0; tap < taps; ++tap) wide_product(acc + tap * row, dyw, xw + wp.offset(s, tap), wp.Q);
+    }
+    for (std::int64_t tap = 0; tap < taps; ++tap) {
+      double sum = 0.0;
+      for (std::int64_t q = 0; q < row; ++q) sum += acc[tap * row + q];
+      dw[k * taps + tap] += T(sum);
+    }
+  }, std::size_t(s.N * taps * P));
+}
+
 // ---- the kernels: forward and backward side by side ------------------------------------------------
 
 // y is (N,K,OH,OW), x is (N,C,H,W), w is (K,C/G,FH,FW), b is (K,) or null.
 // y = b + conv(x, w); with `accumulate`, y += conv(x, w) instead (jvp's second term).
 template <class T>
 void conv2d_forward(T* y, const T* x, const T* w, const T* b, const ConvShape& s, bool accumulate) {
+  if (s.one_channel()) return conv_direct_forward(y, x, w, b, s, accumulate);
   const std::int64_t R = s.R(), P = s.P(), Kg = s.Kg();
   const bool direct = s.direct();
   for_each_item<T>(s.N, s.K * R * P, direct ? 0 : s.G * R * P, [&](std::int64_t n, T* cols) {
@@ -161,7 +378,7 @@ void conv2d_forward(T* y, const T* x, const T* w, const T* b, const ConvShape& s
       beta = T(1);
     }
     for (std::int64_t g = 0; g < s.G; ++g)
-      gemm(false, false, Kg, P, R, w + g * Kg * R, R, cn + g * R * P, P, beta, yn + g * Kg * P, P);
+      gemm_serial(yn + g * Kg * P, w + g * Kg * R, cn + g * R * P, Kg, P, R, GemmOp{}, T(1), beta);
   });
 }
 
@@ -169,6 +386,7 @@ void conv2d_forward(T* y, const T* x, const T* w, const T* b, const ConvShape& s
 // dcols_g = W_gᵀ · dY_g, then dx += col2im(dcols). Images are independent.
 template <class T>
 void conv2d_backward_input(T* dx, const T* dy, const T* w, const ConvShape& s) {
+  if (s.one_channel()) return conv_direct_backward_input(dx, dy, w, s);
   const std::int64_t R = s.R(), P = s.P(), Kg = s.Kg();
   const bool direct = s.direct();
   for_each_item<T>(s.N, s.K * R * P, direct ? 0 : s.G * R * P, [&](std::int64_t n, T* dcols) {
@@ -176,9 +394,9 @@ void conv2d_backward_input(T* dx, const T* dy, const T* w, const ConvShape& s) {
     T* dxn = dx + n * s.C * s.H * s.W;
     for (std::int64_t g = 0; g < s.G; ++g) {
       if (direct)  // the columns are x itself: accumulate straight into dx (beta = 1)
-        gemm(true, false, R, P, Kg, w + g * Kg * R, R, dyn + g * Kg * P, P, T(1), dxn + g * R * P, P);
+        gemm_serial(dxn + g * R * P, w + g * Kg * R, dyn + g * Kg * P, R, P, Kg, GemmOp{true, false}, T(1), T(1));
       else
-        gemm(true, false, R, P, Kg, w + g * Kg * R, R, dyn + g * Kg * P, P, T(0), dcols + g * R * P, P);
+        gemm_serial(dcols + g * R * P, w + g * Kg * R, dyn + g * Kg * P, R, P, Kg, GemmOp{true, false});
     }
     if (!direct) col2im(dxn, dcols, s);
   });
@@ -194,6 +412,7 @@ constexpr std::int64_t kWeightBufferElements = std::int64_t(1) << 22;
 // buffers are added in block order, so the rounding is the same at 1 thread or 64.
 template <class T>
 void conv2d_backward_weight(T* dw, const T* dy, const T* x, const ConvShape& s) {
+  if (s.one_channel()) return conv_direct_backward_weight(dw, dy, x, s);
   const std::int64_t R = s.R(), P = s.P(), Kg = s.Kg(), size = s.K * R;
   const bool direct = s.direct();
   const std::int64_t blocks =
@@ -210,7 +429,7 @@ void conv2d_backward_weight(T* dw, const T* dy, const T* x, const ConvShape& s) 
         cn = cols;
       }
       for (std::int64_t g = 0; g < s.G; ++g)
-        gemm(false, true, Kg, R, P, dyn + g * Kg * P, P, cn + g * R * P, P, T(1), part + g * Kg * R, R);
+        gemm_serial(part + g * Kg * R, dyn + g * Kg * P, cn + g * R * P, Kg, R, P, GemmOp{false, true}, T(1), T(1));
     }
   });
   parallel_for(std::size_t(size), [&](std::size_t i) {
@@ -220,16 +439,27 @@ void conv2d_backward_weight(T* dw, const T* dy, const T* x, const ConvShape& s) 
   }, std::size_t(blocks));
 }
 
+// Σ_{i<n} v[i] in double, in a fixed order: eight running sums over i mod 8 (independent, so the
+// loop vectorizes), then the tail, then the eight sums in order.
+template <class T>
+GATELAB_VECTORIZE double lane_sum(const T* v, std::int64_t n) {
+  double lane[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  std::int64_t i = 0;
+  for (; i + 8 <= n; i += 8)
+    for (int l = 0; l < 8; ++l) lane[l] += double(v[i + l]);
+  double total = 0.0;
+  for (; i < n; ++i) total += double(v[i]);
+  for (int l = 0; l < 8; ++l) total += lane[l];
+  return total;
+}
+
 // db is (K,), accumulated; dy is (N,K,OH,OW). db[k] += Σ_{n,p} dy[n,k,p], in double, in a fixed order.
 template <class T>
 void conv2d_backward_bias(T* db, const T* dy, const ConvShape& s) {
   const std::int64_t P = s.P();
   parallel_for(std::size_t(s.K), [&](std::size_t k) {
     double sum = 0.0;
-    for (std::int64_t n = 0; n < s.N; ++n) {
-      const T* row = dy + (n * s.K + std::int64_t(k)) * P;
-      for (std::int64_t p = 0; p < P; ++p) sum += row[p];
-    }
+    for (std::int64_t n = 0; n < s.N; ++n) sum += lane_sum(dy + (n * s.K + std::int64_t(k)) * P, P);
     db[k] += T(sum);
   }, std::size_t(s.N * P));
 }
