@@ -7,6 +7,8 @@
 #include <tuple>
 
 #include "gatelab/parallel.hpp"
+#include "gatelab/simd.hpp"
+#include "gatelab/vexp.hpp"
 
 namespace gatelab {
 
@@ -228,6 +230,45 @@ void ClassificationLossGate::jvp(Tensor& tangent_out, const Tangents& tangent_in
   loss_jvp(*this, tangent_out, tangent_in, in, out);
 }
 
+namespace {
+
+// One row of softmax cross-entropy: p (C,) = softmax(s), returns log Σ_j e^(s_j − m) − (s_y − m)
+// with m = max_j s_j (a NaN never becomes the max; it reaches the sum, so the row turns NaN).
+// The max and the sum run in eight lanes (independent, so the loops vectorize; a fixed order),
+// the sum in double; e^(s_j − m) is computed once, in T (vexp.hpp), and scaled by 1/sum.
+template <class T>
+GATELAB_VECTORIZE double softmax_ce_row(T* __restrict p, const T* __restrict s, std::size_t c, std::size_t y) {
+  T lane_max[8];
+  for (int l = 0; l < 8; ++l) lane_max[l] = -std::numeric_limits<T>::infinity();
+  std::size_t j = 0;
+  for (; j + 8 <= c; j += 8)
+    for (int l = 0; l < 8; ++l) lane_max[l] = lane_max[l] < s[j + l] ? s[j + l] : lane_max[l];
+  T m = -std::numeric_limits<T>::infinity();
+  for (; j < c; ++j) m = m < s[j] ? s[j] : m;
+  for (int l = 0; l < 8; ++l) m = m < lane_max[l] ? lane_max[l] : m;
+  for (j = 0; j < c; ++j) p[j] = exp_nonpositive(T(s[j] - m));
+  double lane_sum[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  for (j = 0; j + 8 <= c; j += 8)
+    for (int l = 0; l < 8; ++l) lane_sum[l] += double(p[j + l]);
+  double sum = 0.0;
+  for (; j < c; ++j) sum += double(p[j]);
+  for (int l = 0; l < 8; ++l) sum += lane_sum[l];
+  const T inv = T(1.0 / sum);
+  for (j = 0; j < c; ++j) p[j] *= inv;
+  return std::log(sum) - (double(s[y]) - double(m));
+}
+
+// ds (C,) += g · (p − onehot(y)), in double, rounded once per element.
+template <class T>
+GATELAB_VECTORIZE void softmax_ce_row_backward(T* __restrict ds, const T* __restrict p, std::size_t c, std::size_t y,
+                                               double g) {
+  const T dy_old = ds[y];
+  for (std::size_t j = 0; j < c; ++j) ds[j] += static_cast<T>(g * double(p[j]));
+  ds[y] = dy_old + static_cast<T>(g * (double(p[y]) - 1.0));
+}
+
+}  // namespace
+
 // s is (N, C), y is (N,): probs_i = softmax(s_i); L = (1/N) Σ_i [log Σ_j e^(s_ij − m_i) − (s_iy − m_i)].
 void SoftmaxCrossEntropyGate::forward(Tensor& out, const Inputs& in) {
   std::size_t n, c;
@@ -239,13 +280,7 @@ void SoftmaxCrossEntropyGate::forward(Tensor& out, const Inputs& in) {
     const std::int64_t* y = in[1].data<std::int64_t>();
     T* p = probs_.data<T>();
     const double total = ordered_sum(n, 4 * c, [&](std::size_t i) {
-      const T* si = s + i * c;
-      double m = -std::numeric_limits<double>::infinity();
-      for (std::size_t j = 0; j < c; ++j) m = std::max(m, static_cast<double>(si[j]));
-      double sum = 0.0;
-      for (std::size_t j = 0; j < c; ++j) sum += std::exp(si[j] - m);
-      for (std::size_t j = 0; j < c; ++j) p[i * c + j] = static_cast<T>(std::exp(si[j] - m) / sum);
-      return std::log(sum) - (si[y[i]] - m);
+      return softmax_ce_row(p + i * c, s + i * c, c, static_cast<std::size_t>(y[i]));
     });
     out.data<T>()[0] = static_cast<T>(total / double(n));
   });
@@ -263,8 +298,7 @@ void SoftmaxCrossEntropyGate::backward(const InputGrads& din, const Tensor& dout
     const std::int64_t* y = in[1].data<std::int64_t>();
     T* ds = din[0]->data<T>();
     parallel_for(n, [&](std::size_t i) {
-      for (std::size_t j = 0; j < c; ++j)
-        ds[i * c + j] += static_cast<T>(g * (double(p[i * c + j]) - (static_cast<std::int64_t>(j) == y[i] ? 1.0 : 0.0)));
+      softmax_ce_row_backward(ds + i * c, p + i * c, c, static_cast<std::size_t>(y[i]), g);
     }, c);
   });
 }

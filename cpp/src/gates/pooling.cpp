@@ -5,8 +5,11 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <type_traits>
+#include <vector>
 
 #include "gatelab/parallel.hpp"
+#include "gatelab/simd.hpp"
 
 namespace gatelab {
 
@@ -44,28 +47,99 @@ Window window_at(const PoolShape& s, std::int64_t oh, std::int64_t ow) {
 
 // ---- max: forward, backward, jvp --------------------------------------------------------------
 
-// y and argmax are (planes, OH, OW), x is (planes, H, W).
-// The max of each window, scanned row by row; `v > best || isnan(v)` keeps the first maximum on
-// ties and lets NaN win (PyTorch's rule). Padding never wins: the scan starts from -inf.
+// The output positions o in [lo, hi) whose input index o·S - P + off lies inside [0, n).
+void inside(std::int64_t& lo, std::int64_t& hi, std::int64_t out, std::int64_t n, std::int64_t s, std::int64_t p,
+            std::int64_t off) {
+  const std::int64_t first = p - off, last = n - 1 + p - off;  // o·S >= P - off, o·S <= n - 1 + P - off
+  lo = std::min(out, first <= 0 ? 0 : (first + s - 1) / s);
+  hi = std::clamp(last < 0 ? 0 : last / s + 1, lo, out);
+}
+
+// One plane: yp and ap (OH, OW), xp (H, W). For each output row the window's taps (i, j) are
+// visited in scan order (row by row), each over the whole row of windows at once — a loop the
+// compiler vectorizes — keeping per window the running max and where it was. Taking a tap when
+// `v > best || isnan(v)` keeps the first maximum on ties and lets NaN win (PyTorch's rule), the
+// same outcome as scanning each window on its own. Padding never wins: best starts at -inf,
+// where at the window's first element inside the input.
+template <class T>
+GATELAB_VECTORIZE void max_pool_plane(T* yp, std::int64_t* ap, const T* xp, const PoolShape& s) {
+  // Locals, not s's members: stores through `where` (int64) could otherwise alias them.
+  const std::int64_t H = s.H, W = s.W, OH = s.OH, OW = s.OW, sh = s.sh, sw = s.sw, ph = s.ph, pw = s.pw;
+  for (std::int64_t oh = 0; oh < OH; ++oh) {
+    T* __restrict best = yp + oh * OW;
+    std::int64_t* __restrict where = ap + oh * OW;
+    const std::int64_t h0 = std::max<std::int64_t>(oh * sh - ph, 0);
+    for (std::int64_t ow = 0; ow < OW; ++ow) {
+      best[ow] = -std::numeric_limits<T>::infinity();
+      where[ow] = h0 * W + std::max<std::int64_t>(ow * sw - pw, 0);
+    }
+    for (std::int64_t i = 0; i < s.kh; ++i) {
+      const std::int64_t ih = oh * sh - ph + i;
+      if (ih < 0 || ih >= H) continue;
+      for (std::int64_t j = 0; j < s.kw; ++j) {
+        std::int64_t lo, hi;
+        inside(lo, hi, OW, W, sw, pw, j);
+        const std::int64_t base = ih * W + j - pw;  // flat index of x[ih, ow·S + j - P] is base + ow·S
+        const T* __restrict xr = xp + base;
+        for (std::int64_t ow = lo; ow < hi; ++ow) {
+          const T v = xr[ow * sw];
+          const bool take = (v > best[ow]) | (v != v);  // bitwise: no branch per element
+          best[ow] = take ? v : best[ow];
+          where[ow] = take ? base + ow * sw : where[ow];
+        }
+      }
+    }
+  }
+}
+
+// The same without padding, for short rows (OW < 16, too short for the row loop to vectorize
+// well): every window lies inside the input, so each tap is one pass over all OH·OW windows of
+// the plane, reading x at start[q] + tap (start[q] = oh·S·W + ow·S, the window's first element).
+// The indices have T's width (I = int32 for float), so a compare's mask selects them directly
+// and the loop vectorizes.
+template <class T, class I>
+GATELAB_VECTORIZE void max_pool_plane_unpadded(T* __restrict best, I* __restrict where, const T* xp,
+                                               const I* __restrict start, const PoolShape& s) {
+  const std::int64_t windows = s.OH * s.OW, kh = s.kh, kw = s.kw;
+  const I W = I(s.W);
+  for (std::int64_t q = 0; q < windows; ++q) {
+    best[q] = -std::numeric_limits<T>::infinity();
+    where[q] = start[q];
+  }
+  for (I i = 0; i < I(kh); ++i)
+    for (I j = 0; j < I(kw); ++j) {
+      const I tap = i * W + j;
+      for (std::int64_t q = 0; q < windows; ++q) {
+        const T v = xp[start[q] + tap];
+        const bool take = (v > best[q]) | (v != v);
+        best[q] = take ? v : best[q];
+        where[q] = take ? I(start[q] + tap) : where[q];
+      }
+    }
+}
+
+// y and argmax are (planes, OH, OW), x is (planes, H, W): the max of each window and its flat
+// index within the plane (ih·W + iw), one plane per item.
 template <class T>
 void max_pool2d_forward(T* y, std::int64_t* argmax, const T* x, const PoolShape& s) {
-  parallel_for(std::size_t(s.planes), [&](std::size_t p) {
-    const T* xp = x + std::int64_t(p) * s.H * s.W;
-    T* yp = y + std::int64_t(p) * s.OH * s.OW;
-    std::int64_t* ap = argmax + std::int64_t(p) * s.OH * s.OW;
+  using I = std::conditional_t<sizeof(T) == 4, std::int32_t, std::int64_t>;
+  const std::int64_t windows = s.OH * s.OW;
+  if (s.ph == 0 && s.pw == 0 && s.OW < 16 && s.H * s.W < (std::int64_t(1) << 30)) {
+    std::vector<I> start(static_cast<std::size_t>(windows));
     for (std::int64_t oh = 0; oh < s.OH; ++oh)
-      for (std::int64_t ow = 0; ow < s.OW; ++ow) {
-        const Window win = window_at(s, oh, ow);
-        std::int64_t where = win.h0 * s.W + win.w0;
-        T best = -std::numeric_limits<T>::infinity();
-        for (std::int64_t ih = win.h0; ih < win.h1; ++ih)
-          for (std::int64_t iw = win.w0; iw < win.w1; ++iw) {
-            const T v = xp[ih * s.W + iw];
-            if (v > best || std::isnan(v)) best = v, where = ih * s.W + iw;
-          }
-        yp[oh * s.OW + ow] = best;
-        ap[oh * s.OW + ow] = where;
-      }
+      for (std::int64_t ow = 0; ow < s.OW; ++ow) start[oh * s.OW + ow] = I(oh * s.sh * s.W + ow * s.sw);
+    std::vector<I> scratch(std::is_same_v<I, std::int64_t> ? 0 : std::size_t(max_threads()) * std::size_t(windows));
+    parallel_for(std::size_t(s.planes), [&](std::size_t p) {
+      std::int64_t* ap = argmax + std::int64_t(p) * windows;
+      I* where = reinterpret_cast<I*>(ap);
+      if constexpr (!std::is_same_v<I, std::int64_t>) where = scratch.data() + std::size_t(thread_index()) * windows;
+      max_pool_plane_unpadded(y + std::int64_t(p) * windows, where, x + std::int64_t(p) * s.H * s.W, start.data(), s);
+      if constexpr (!std::is_same_v<I, std::int64_t>) std::copy(where, where + windows, ap);
+    }, std::size_t(s.cost()));
+    return;
+  }
+  parallel_for(std::size_t(s.planes), [&](std::size_t p) {
+    max_pool_plane(y + std::int64_t(p) * windows, argmax + std::int64_t(p) * windows, x + std::int64_t(p) * s.H * s.W, s);
   }, std::size_t(s.cost()));
 }
 
