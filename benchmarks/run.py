@@ -21,6 +21,12 @@ from typing import Dict, List, Optional
 if __package__ in (None, ""):  # run as a script: make the repository root importable
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+# NumPy's OpenBLAS (pthreads) keeps its worker threads spinning for a while (2^28 cycles, about
+# 0.1 s) after every call. On a 2-core machine the spinning worker takes a core away from the
+# contender timed next (gatelab or torch), which then runs at 2 threads no faster than at 1.
+# A short timeout (2^4 cycles) parks the workers at once; it must be set before NumPy loads.
+os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
+
 from benchmarks import harness  # noqa: E402
 from benchmarks.cases import Row, tensor_rows  # noqa: E402
 from benchmarks.convnet import convnet_row  # noqa: E402

@@ -7,6 +7,10 @@
 // bitwise the same results: the build is ISO C++ (-std=c++17), where GCC does not contract
 // a·b + c into an FMA, and no clone reorders a sum (no -ffast-math).
 //
+// The marked loops also stay loops: GCC would otherwise turn a copy or fill loop into a call of
+// memcpy/memset, which for the short rows these kernels copy (16 elements, say) costs more
+// than the copy itself.
+//
 // Mark functions whose loops are plain element-wise loops over raw pointers, and put the
 // attribute on the function that holds the loops (lambdas and callees keep the default target
 // unless inlined). Elsewhere (other compilers or CPUs, or a -march=native build, which already
@@ -15,7 +19,11 @@
 
 #if defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 12 && defined(__x86_64__) && defined(__linux__) && \
     !defined(GATELAB_NATIVE_BUILD)
-#define GATELAB_VECTORIZE __attribute__((target_clones("default", "arch=x86-64-v3", "arch=x86-64-v4")))
+#define GATELAB_VECTORIZE                                                       \
+  __attribute__((target_clones("default", "arch=x86-64-v3", "arch=x86-64-v4"), \
+                 optimize("no-tree-loop-distribute-patterns")))
+#elif defined(__GNUC__) && !defined(__clang__)
+#define GATELAB_VECTORIZE __attribute__((optimize("no-tree-loop-distribute-patterns")))
 #else
 #define GATELAB_VECTORIZE
 #endif

@@ -223,11 +223,34 @@ struct WidePlanes {
   std::int64_t offset(const ConvShape& s, std::int64_t tap) const { return tap / s.FW * s.dh * Wp + tap % s.FW * s.dw; }
 };
 
-// xw (padded) = the (H,W) plane xp with PH, PW zeros around it, rows of Wp.
+// xw (padded) = the (H,W) plane xp with PH, PW zeros around it, rows of Wp. Rows are short (a
+// memmove call per row would cost more than the copy), so the loops are written out.
 template <class T>
-void pad_plane(T* xw, const T* xp, const ConvShape& s, const WidePlanes& wp) {
-  std::fill(xw, xw + wp.padded, T(0));
-  for (std::int64_t h = 0; h < s.H; ++h) std::copy(xp + h * s.W, xp + (h + 1) * s.W, xw + (h + s.ph) * wp.Wp + s.pw);
+GATELAB_VECTORIZE void pad_plane(T* __restrict xw, const T* __restrict xp, const ConvShape& s, const WidePlanes& wp) {
+  const std::int64_t W = s.W, Wp = wp.Wp;
+  for (std::int64_t q = 0; q < wp.padded; ++q) xw[q] = T(0);
+  for (std::int64_t h = 0; h < s.H; ++h) {
+    T* __restrict row = xw + (h + s.ph) * Wp + s.pw;
+    for (std::int64_t v = 0; v < W; ++v) row[v] = xp[h * W + v];
+  }
+}
+
+// yw (OH, Wp) gets the (OH, OW) plane yp in the first OW entries of each row (the rest is left as is).
+template <class T>
+GATELAB_VECTORIZE void widen_rows(T* __restrict yw, const T* __restrict yp, const ConvShape& s, const WidePlanes& wp) {
+  const std::int64_t OW = s.OW, Wp = wp.Wp;
+  for (std::int64_t oh = 0; oh < s.OH; ++oh)
+    for (std::int64_t ow = 0; ow < OW; ++ow) yw[oh * Wp + ow] = yp[oh * OW + ow];
+}
+
+// yp (OH, OW) = (accumulate ? yp : 0) + the first OW entries of each row of yw (OH, Wp).
+template <class T>
+GATELAB_VECTORIZE void narrow_rows(T* __restrict yp, const T* __restrict yw, const ConvShape& s, const WidePlanes& wp,
+                                   bool accumulate) {
+  const std::int64_t OW = s.OW, Wp = wp.Wp;
+  for (std::int64_t oh = 0; oh < s.OH; ++oh)
+    for (std::int64_t ow = 0; ow < OW; ++ow)
+      yp[oh * OW + ow] = accumulate ? yp[oh * OW + ow] + yw[oh * Wp + ow] : yw[oh * Wp + ow];
 }
 
 // yw[q] += wt · xw[q] for q in [0, n): one tap on wide planes.
@@ -276,10 +299,7 @@ void conv_direct_forward(T* y, const T* x, const T* w, const T* b, const ConvSha
     for (std::int64_t k = c * Kg; k < (c + 1) * Kg; ++k) {
       std::fill(yw, yw + wp.Q, accumulate || !b ? T(0) : b[k]);
       for (std::int64_t tap = 0; tap < taps; ++tap) wide_axpy(yw, xw + wp.offset(s, tap), w[k * taps + tap], wp.Q);
-      T* yp = y + (n * s.K + k) * P;
-      for (std::int64_t oh = 0; oh < s.OH; ++oh)
-        for (std::int64_t ow = 0; ow < s.OW; ++ow)
-          yp[oh * s.OW + ow] = accumulate ? yp[oh * s.OW + ow] + yw[oh * wp.Wp + ow] : yw[oh * wp.Wp + ow];
+      narrow_rows(y + (n * s.K + k) * P, yw, s, wp, accumulate);
     }
   }, std::size_t(Kg * taps * P));
 }
@@ -308,8 +328,7 @@ void conv_direct_backward_input(T* dx, const T* dy, const T* w, const ConvShape&
     std::fill(dxw, dxw + wp.padded, T(0));
     std::fill(dyw, dyw + wp.Q, T(0));
     for (std::int64_t k = c * Kg; k < (c + 1) * Kg; ++k) {
-      const T* dyp = dy + (n * s.K + k) * P;
-      for (std::int64_t oh = 0; oh < s.OH; ++oh) std::copy(dyp + oh * s.OW, dyp + (oh + 1) * s.OW, dyw + oh * wp.Wp);
+      widen_rows(dyw, dy + (n * s.K + k) * P, s, wp);
       for (std::int64_t tap = 0; tap < taps; ++tap) wide_axpy(dxw + wp.offset(s, tap), dyw, w[k * taps + tap], wp.Q);
     }
     T* dxp = dx + (n * s.C + c) * s.H * s.W;
@@ -344,7 +363,7 @@ void conv_direct_backward_weight(T* dw, const T* dy, const T* x, const ConvShape
         continue;
       }
       pad_plane(xw, xp, s, wp);
-      for (std::int64_t oh = 0; oh < s.OH; ++oh) std::copy(dyp + oh * s.OW, dyp + (oh + 1) * s.OW, dyw + oh * wp.Wp);
+      widen_rows(dyw, dyp, s, wp);
       for (std::int64_t tap = 0; tap < taps; ++tap) wide_product(acc + tap * row, dyw, xw + wp.offset(s, tap), wp.Q);
     }
     for (std::int64_t tap = 0; tap < taps; ++tap) {
