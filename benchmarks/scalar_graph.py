@@ -138,7 +138,7 @@ def torch_step(x, y, layers):
     def step():
         score = _mlp([x0, x1], layers, lambda name, value: by_name[name], relu=torch.relu)
         loss = torch.relu(1.0 + (-yt) * score).mean()
-        return loss, dict(zip(names, torch.autograd.grad(loss, tensors)))
+        return loss.detach(), dict(zip(names, torch.autograd.grad(loss, tensors)))
     return step
 
 

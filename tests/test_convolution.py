@@ -45,6 +45,16 @@ CONFIGS = {
     "groups-2": (2, 4, 6, 6, 6, 3, 3, 1, 1, 1, 2, True),
     "depthwise": (2, 3, 6, 6, 3, 3, 3, 1, 1, 1, 3, True),
     "depthwise-multiplier-2": (2, 3, 5, 5, 6, 3, 3, 2, 1, 1, 3, True),
+    # One channel per group runs direct tap kernels (wide padded planes at stride 1, row by row
+    # otherwise) instead of im2col + GEMM: their edge cases too.
+    "depthwise-multiplier-2-stride-1": (2, 3, 5, 6, 6, 3, 3, 1, 1, 1, 3, True),
+    "depthwise-dilation-2-pad-2": (2, 4, 7, 6, 4, 3, 3, 1, 2, 2, 4, True),
+    "depthwise-2x3-kernel-uneven-padding": (2, 2, 6, 7, 2, 2, 3, 1, (0, 1), 1, 2, False),
+    "depthwise-stride-(1,2)": (2, 3, 6, 7, 3, 3, 3, (1, 2), 1, 1, 3, True),
+    "depthwise-stride-(2,1)": (2, 3, 7, 6, 3, 3, 3, (2, 1), 1, 1, 3, True),
+    "depthwise-padding-larger-than-kernel": (1, 2, 3, 3, 2, 2, 2, 1, 3, 1, 2, True),
+    "one-channel-image": (3, 1, 8, 8, 4, 3, 3, 1, 1, 1, 1, True),
+    "one-channel-image-stride-2": (2, 1, 9, 9, 3, 3, 3, 2, 0, 1, 1, True),
     "dilation-2": (2, 2, 9, 9, 3, 3, 3, 1, 2, 2, 1, True),
     "dilation-(2,1)-stride-2": (2, 2, 9, 8, 3, 3, 2, 2, 1, (2, 1), 1, True),
     "1x1": (3, 4, 5, 5, 2, 1, 1, 1, 0, 1, 1, True),                                # no unfold
@@ -166,7 +176,9 @@ def test_float32_matches_torch_float32():
     # float32 keeps float32 (never cast). Tolerance: sums of up to ~N·OH·OW = 128 products of
     # N(0,1) values, rounded at 2^-24 relative, land within 1e-4 of PyTorch's own float32 sums.
     rng = np.random.default_rng(4)
-    for config in (CONFIGS["3x3-pad1"], CONFIGS["groups-2"], CONFIGS["dilation-(2,1)-stride-2"], CONFIGS["1x1"]):
+    for config in (CONFIGS["3x3-pad1"], CONFIGS["groups-2"], CONFIGS["dilation-(2,1)-stride-2"], CONFIGS["1x1"],
+                   CONFIGS["depthwise"], CONFIGS["depthwise-multiplier-2-stride-1"], CONFIGS["depthwise-stride-(1,2)"],
+                   CONFIGS["one-channel-image"]):
         N, C, H, W, K, FH, FW, stride, padding, dilation, groups, bias = config
         x, w, b = conv_inputs(rng, N, C, H, W, K, FH, FW, groups, bias, dtype=np.float32)
         check_conv2d(rng, x, w, b, stride, padding, dilation, groups, tol=dict(rtol=1e-4, atol=1e-4))
@@ -179,6 +191,9 @@ def test_results_bitwise_equal_at_one_and_two_threads():
         (conv_inputs(rng, 9, 6, 12, 10, 6, 3, 3, groups=3), dict(stride=2, dilation=(2, 1), groups=3)),
         (conv_inputs(rng, 16, 8, 16, 16, 8, 1, 1, groups=2), dict(groups=2)),  # 1x1: no unfold
         (conv_inputs(rng, 2, 2, 5, 5, 2, 3, 3), dict()),                     # serial
+        (conv_inputs(rng, 6, 16, 16, 16, 32, 3, 3, groups=16), dict(padding=1, groups=16)),  # direct, wide planes
+        (conv_inputs(rng, 6, 16, 15, 15, 16, 3, 3, groups=16), dict(stride=2, padding=1, groups=16)),  # direct, rows
+        (conv_inputs(rng, 16, 1, 12, 12, 8, 3, 3), dict(padding=1)),         # one-channel image
     ]
     for (x, w, b), kw in cases:
         dy = rng.standard_normal(F.conv2d(torch.tensor(x), torch.tensor(w), None, **kw).shape)

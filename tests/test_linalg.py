@@ -252,6 +252,15 @@ def test_affine_bad_inputs_raise_clear_errors(rng):
         gl.affine(x, rng.standard_normal(12), rng.standard_normal(5))
 
 
+@pytest.mark.parametrize("m,k,n", [(20, 3000, 700), (700, 3000, 20), (128, 3072, 100)])
+def test_large_matmul_cut_into_tiles_matches_numpy_and_is_bitwise_equal_at_1_and_2_threads(m, k, n, rng):
+    # Products above the tile size are cut into row tiles (and column tiles when the rows are
+    # few), one BLAS call each; the cut depends on the shape only.
+    a, b = rng.standard_normal((m, k)), rng.standard_normal((k, n))
+    np.testing.assert_allclose(gl.matmul(a, b), a @ b, rtol=1e-11, atol=1e-11)
+    at_one_and_two_threads(lambda: [np.array(gl.matmul(a, b))])
+
+
 def test_affine_bitwise_equal_at_1_and_2_threads(rng):
     x, w, b = rng.standard_normal((128, 3, 100)), rng.standard_normal((300, 100)), rng.standard_normal(100)
     dy = rng.standard_normal((128, 100))

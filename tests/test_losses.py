@@ -178,6 +178,48 @@ def test_softmax_cross_entropy_is_stable_for_large_scores():
     np.testing.assert_allclose(loss, 1000.0, rtol=1e-12)  # row 0: -log e^-2000 / 2 rows
 
 
+@pytest.mark.parametrize("dtype,tol", [(np.float64, F64), (np.float32, F32)])
+@pytest.mark.parametrize("n,c", [(64, 1000), (300, 10), (5, 17)])
+def test_softmax_cross_entropy_wide_rows_and_underflow_match_torch(n, c, dtype, tol, rng):
+    # Long rows (the vectorized lanes plus a tail), scores spread so that e^(s - max) underflows
+    # to 0 in many entries (below e^-708 in double, e^-87 in float), and -inf scores.
+    s = (rng.standard_normal((n, c)) * rng.choice([1.0, 30.0, 400.0], size=(n, 1))).astype(dtype)
+    s[0, : min(c - 1, 3)] = -np.inf
+    y = _labels(rng, n, c)
+    y[0] = c - 1
+    gate = gl.gates.SoftmaxCrossEntropy()
+    loss = gate.forward(s, y)
+    (ds, _) = gate.backward(np.array(1.0, dtype=dtype))
+    ts = torch.tensor(s, requires_grad=True)
+    ref = F.cross_entropy(ts, torch.tensor(y))
+    (tds,) = torch.autograd.grad(ref, ts)
+    np.testing.assert_allclose(loss, ref.item(), **tol)
+    np.testing.assert_allclose(ds, tds.numpy(), **tol)
+    probs = np.array(gate.saved["probs"], dtype=np.float64)
+    np.testing.assert_allclose(probs.sum(axis=1), 1.0, rtol=1e-14 if dtype == np.float64 else 1e-6)
+
+
+def test_softmax_cross_entropy_probs_within_a_few_ulp_of_exp(rng):
+    # The row kernel's own exp (vexp.hpp) against NumPy's exp, float64: a few units in the last place.
+    s = rng.uniform(-700, 0, size=(50, 64))
+    s[:, 0] = 0.0  # every row's max is 0, so probs = e^s / Σ e^s exactly as NumPy computes it below
+    gate = gl.gates.SoftmaxCrossEntropy()
+    gate.forward(s, np.zeros(50, dtype=np.int64))
+    e = np.exp(s)
+    np.testing.assert_allclose(gate.saved["probs"], e / e.sum(axis=1, keepdims=True), rtol=1e-15 * 8, atol=0)
+
+
+def test_softmax_cross_entropy_inf_score_as_in_torch():
+    s = np.array([[np.inf, 0.0, 1.0], [0.0, 1.0, 2.0]])
+    y = np.array([1, 2])
+    ours = run_graph(gl.softmax_cross_entropy, [s, y])
+    ts = torch.tensor(s, requires_grad=True)
+    ref = F.cross_entropy(ts, torch.tensor(y))
+    ref.backward()
+    assert np.isnan(ours.value) and np.isnan(ref.item())
+    np.testing.assert_array_equal(np.isnan(ours.grads[0]), np.isnan(ts.grad.numpy()))
+
+
 def test_labels_as_a_graph_input_fed_new_batches(rng):
     w, b = rng.standard_normal((3, 4)), rng.standard_normal(4)
     g = gl.Graph()

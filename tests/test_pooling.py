@@ -124,11 +124,36 @@ def test_float32_matches_torch_float32():
     assert_matches_torch(*avg_pool(3, 2, 1), [x], rng, tol=dict(rtol=1e-6, atol=1e-6))
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("kernel,stride,shape", [(3, 2, (3, 4, 16, 16)), (2, 2, (2, 3, 10, 12)), (3, 1, (2, 2, 9, 9)),
+                                                 (3, 2, (2, 3, 40, 40)), ((2, 3), (1, 2), (2, 2, 7, 11))])
+def test_unpadded_and_row_kernels_match_torch_with_ties_and_nan(kernel, stride, shape, dtype):
+    # Without padding and with short rows (< 16 windows) max pooling scans whole planes per tap,
+    # otherwise whole rows per tap; both must keep PyTorch's rules exactly: the first maximum on
+    # ties, NaN wins (the last NaN of a window), -inf windows keep their first element.
+    rng = np.random.default_rng(7)
+    x = rng.integers(-2, 3, size=shape).astype(dtype)
+    x.flat[rng.choice(x.size, 12, replace=False)] = np.nan
+    x.flat[rng.choice(x.size, 40, replace=False)] = -np.inf
+    gate = gl.gates.MaxPool2d(kernel, stride)
+    y = np.array(gate.forward(x))
+    ty, indices = F.max_pool2d(torch.tensor(x), kernel, stride, return_indices=True)
+    np.testing.assert_array_equal(y, ty.numpy())  # NaN compare equal in assert_array_equal
+    np.testing.assert_array_equal(gate.saved["argmax"], indices.numpy())
+    assert y.dtype == dtype
+    dy = rng.standard_normal(y.shape).astype(dtype)
+    (dx,) = gate.backward(dy)
+    tx = torch.tensor(x, requires_grad=True)
+    (tdx,) = torch.autograd.grad(F.max_pool2d(tx, kernel, stride), tx, torch.tensor(dy))
+    np.testing.assert_array_equal(dx, tdx.numpy())
+
+
 def test_results_bitwise_equal_at_one_and_two_threads():
     rng = np.random.default_rng(4)
     x = rng.standard_normal((4, 8, 32, 32))  # 32 planes of 30x30 3x3 windows: the OpenMP path
     ties = rng.integers(0, 3, size=(4, 8, 32, 32)).astype(np.float64)
-    for make in (lambda: gl.gates.MaxPool2d(3, 1), lambda: gl.gates.AvgPool2d(3, 1, 1)):
+    for make in (lambda: gl.gates.MaxPool2d(3, 1), lambda: gl.gates.MaxPool2d(3, 2), lambda: gl.gates.MaxPool2d(2, 2, 1),
+                 lambda: gl.gates.AvgPool2d(3, 1, 1)):
         for inp in (x, ties):
             dy = rng.standard_normal(make().forward(inp).shape)
 

@@ -18,6 +18,7 @@
 #include <algorithm>
 #include <climits>
 #include <cstddef>
+#include <vector>
 
 #include <cblas.h>
 
@@ -54,30 +55,43 @@ class SerialBlasScope {
 #endif
 };
 
-// How C is cut: tiles of `rows` × `cols`, chosen from (M, N, K) only. A tile is about
-// kGemmTileWork multiply-adds, so each BLAS call is long enough to amortize its packing, and a
-// product of a few such tiles still shares among threads. Rows are cut first, in multiples of
-// 16 and at least 32 (thin tiles make BLAS re-pack B once per tile: 16-row tiles of a
-// (128, 3072) · (3072, 100) product run at ~55% of the speed of one call, 32-row tiles ~80%);
-// columns are cut only when the rows cannot be (M small, N long).
+// How the product is cut, from (M, N, K) only: into tiles of about kGemmTileWork multiply-adds,
+// so that each BLAS call is long enough to amortize its packing and a product of a few tiles
+// still shares among threads.
+// - A small C (M·N <= 64k entries) with a long K, like the affine layer's (128, 3072) · (3072, 100),
+//   is cut along K: each slice multiplies whole (M, N) blocks, nothing is packed twice, and the
+//   slices' partial products are added in slice order afterwards. (Cutting its 128 rows instead
+//   makes BLAS re-pack all of B for every tile: 32-row tiles run at ~80% of one call's speed.)
+// - Otherwise rows are cut first, in multiples of 16 and at least 32 per tile; columns only
+//   when the rows cannot be (M small, N long).
 struct GemmTiles {
-  std::size_t rows, cols, row_tiles, col_tiles;
+  std::size_t rows, cols, depth;  // a tile's extent along M, N, K
+  std::size_t row_tiles, col_tiles, depth_tiles;
 };
 
 inline constexpr std::size_t kGemmTileWork = std::size_t{1} << 23;
 
 inline GemmTiles gemm_tiles(std::size_t m, std::size_t n, std::size_t k) {
   auto round_up = [](std::size_t v, std::size_t q) { return (v + q - 1) / q * q; };
-  std::size_t rows = m, cols = n;
+  auto ceil_div = [](std::size_t v, std::size_t q) { return (v + q - 1) / q; };
+  std::size_t rows = m, cols = n, depth = k;
   const std::size_t work = m * n * k;
   if (work > kGemmTileWork) {
-    const std::size_t tiles = (work + kGemmTileWork - 1) / kGemmTileWork;
-    rows = std::min(m, std::max<std::size_t>(32, round_up((m + tiles - 1) / tiles, 16)));
-    const std::size_t row_tiles = (m + rows - 1) / rows;
-    if (row_tiles < tiles)  // too few rows to cut: cut the columns of each row tile too
-      cols = std::min(n, std::max<std::size_t>(64, round_up((n * row_tiles + tiles - 1) / tiles, 64)));
+    std::size_t tiles = ceil_div(work, kGemmTileWork);
+    if (m * n <= 65536 && k >= 1024) {  // slices of at least 512, in multiples of 64
+      std::size_t even = 1;
+      while (even < tiles) even *= 2;  // a power of two shares evenly among 2, 4, 8 threads
+      depth = round_up(ceil_div(k, std::min(even, k / 512)), 64);
+      tiles = ceil_div(tiles, ceil_div(k, depth));
+    }
+    if (tiles > 1) {
+      rows = std::min(m, std::max<std::size_t>(32, round_up(ceil_div(m, tiles), 16)));
+      const std::size_t row_tiles = ceil_div(m, rows);
+      if (row_tiles < tiles)  // too few rows to cut: cut the columns of each row tile too
+        cols = std::min(n, std::max<std::size_t>(64, round_up(ceil_div(n * row_tiles, tiles), 64)));
+    }
   }
-  return {rows, cols, (m + rows - 1) / rows, (n + cols - 1) / cols};
+  return {rows, cols, depth, ceil_div(m, rows), ceil_div(n, cols), ceil_div(k, depth)};
 }
 
 // c (M,N) = alpha · op(a) · op(b) + beta · c as one single-threaded BLAS call, for callers that
@@ -117,13 +131,25 @@ void gemm(T* c, const T* a, const T* b, std::size_t m, std::size_t n, std::size_
   const GemmTiles t = gemm_tiles(m, n, k);
   const std::size_t lda = op.trans_a ? m : k;
   const std::size_t ldb = op.trans_b ? k : n;
-  parallel_for(t.row_tiles * t.col_tiles, [&](std::size_t tile) {
-    const std::size_t i0 = (tile / t.col_tiles) * t.rows, j0 = (tile % t.col_tiles) * t.cols;
-    const std::size_t tm = std::min(t.rows, m - i0), tn = std::min(t.cols, n - j0);
-    const T* ap = op.trans_a ? a + i0 : a + i0 * k;  // rows i0.. of op(a)
-    const T* bp = op.trans_b ? b + j0 * k : b + j0;  // columns j0.. of op(b)
-    gemm_serial(c + i0 * n + j0, ap, bp, tm, tn, k, op, alpha, beta, lda, ldb, n);
-  }, t.rows * t.cols * k);
+  // K slice 0 goes straight into c (with beta); slices 1.. into partial products, added below.
+  std::vector<T> partial((t.depth_tiles - 1) * m * n);
+  parallel_for(t.row_tiles * t.col_tiles * t.depth_tiles, [&](std::size_t tile) {
+    const std::size_t d = tile % t.depth_tiles, block = tile / t.depth_tiles;
+    const std::size_t i0 = (block / t.col_tiles) * t.rows, j0 = (block % t.col_tiles) * t.cols, k0 = d * t.depth;
+    const std::size_t tm = std::min(t.rows, m - i0), tn = std::min(t.cols, n - j0), tk = std::min(t.depth, k - k0);
+    const T* ap = op.trans_a ? a + k0 * m + i0 : a + i0 * k + k0;  // rows i0.., depths k0.. of op(a)
+    const T* bp = op.trans_b ? b + j0 * k + k0 : b + k0 * n + j0;  // depths k0.., columns j0.. of op(b)
+    T* cp = d == 0 ? c : partial.data() + (d - 1) * m * n;
+    gemm_serial(cp + i0 * n + j0, ap, bp, tm, tn, tk, op, alpha, d == 0 ? beta : T(0), lda, ldb, n);
+  }, t.rows * t.cols * t.depth);
+  if (t.depth_tiles == 1) return;
+  parallel_for(m, [&](std::size_t i) {  // c += the slices' products, in slice order
+    for (std::size_t j = 0; j < n; ++j) {
+      T sum = c[i * n + j];
+      for (std::size_t d = 1; d < t.depth_tiles; ++d) sum += partial[(d - 1) * m * n + i * n + j];
+      c[i * n + j] = sum;
+    }
+  }, n * t.depth_tiles);
 }
 
 }  // namespace gatelab
