@@ -57,7 +57,7 @@ class SerialBlasScope {
 
 // How the product is cut, from (M, N, K) only: into tiles of about kGemmTileWork multiply-adds,
 // so that each BLAS call is long enough to amortize its packing and a product of a few tiles
-// still shares among threads.
+// still shares among threads; a product of a quarter of that or more is cut in at least two.
 // - A small C (M·N <= 64k entries) with a long K, like the affine layer's (128, 3072) · (3072, 100),
 //   is cut along K: each slice multiplies whole (M, N) blocks, nothing is packed twice, and the
 //   slices' partial products are added in slice order afterwards. (Cutting its 128 rows instead
@@ -76,8 +76,8 @@ inline GemmTiles gemm_tiles(std::size_t m, std::size_t n, std::size_t k) {
   auto ceil_div = [](std::size_t v, std::size_t q) { return (v + q - 1) / q; };
   std::size_t rows = m, cols = n, depth = k;
   const std::size_t work = m * n * k;
-  if (work > kGemmTileWork) {
-    std::size_t tiles = ceil_div(work, kGemmTileWork);
+  if (work >= kGemmTileWork / 4) {  // from 2M multiply-adds (~40 µs) on, at least two tiles
+    std::size_t tiles = std::max<std::size_t>(2, ceil_div(work, kGemmTileWork));
     if (m * n <= 65536 && k >= 1024) {  // slices of at least 512, in multiples of 64
       std::size_t even = 1;
       while (even < tiles) even *= 2;  // a power of two shares evenly among 2, 4, 8 threads
