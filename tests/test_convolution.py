@@ -206,19 +206,24 @@ def test_results_bitwise_equal_at_one_and_two_threads():
         at_one_and_two_threads(run)
 
 
-def test_jvp_equals_finite_difference_directional_derivative():
+@pytest.mark.parametrize("C,K,groups,stride", [(4, 4, 2, (2, 1)),   # im2col + GEMM
+                                               (4, 8, 4, 1),        # one channel per group: wide planes
+                                               (4, 4, 4, (2, 1))])  # one channel per group: rows
+def test_jvp_equals_finite_difference_directional_derivative(C, K, groups, stride):
     rng = np.random.default_rng(6)
-    x, w, b = conv_inputs(rng, 2, 4, 6, 5, 4, 3, 2, groups=2)
+    x, w, b = conv_inputs(rng, 2, C, 6, 5, K, 3, 2, groups=groups)
     vx, vw, vb = (rng.standard_normal(a.shape) for a in (x, w, b))
 
     def f(x, w, b):
-        return gl.gates.Conv2d(stride=(2, 1), padding=1, groups=2).forward(x, w, b)
+        return gl.gates.Conv2d(stride=stride, padding=1, groups=groups).forward(x, w, b)
 
     for tangents in ([vx, vw, vb], [vx, None, None], [None, vw, None], [None, None, vb]):
-        gate = gl.gates.Conv2d(stride=(2, 1), padding=1, groups=2)
+        gate = gl.gates.Conv2d(stride=stride, padding=1, groups=groups)
         gate.forward(x, w, b)
         got = gate.jvp(*tangents)
         np.testing.assert_allclose(got, finite_difference_jvp(f, [x, w, b], tangents), rtol=1e-6, atol=1e-7)
+    if groups != 2:
+        return
     # Through the graph's forward mode, conv1d included.
     g = gl.Graph()
     xn, wn = g.input("x", x[:, :, 0, :]), g.param("w", w[:, :, 0, :])

@@ -16,6 +16,16 @@ double element(const Tensor& t, std::size_t i) {
   });
 }
 
+// The tensor's values as doubles, into `out` (resized; no allocation once it has grown).
+void copy_as_double(std::vector<double>& out, const Tensor& t) {
+  out.resize(t.size());
+  dispatch_float(t.dtype(), "gradcheck", [&](auto tag) {
+    using T = decltype(tag);
+    const T* p = t.data<T>();
+    for (std::size_t i = 0; i < out.size(); ++i) out[i] = static_cast<double>(p[i]);
+  });
+}
+
 void set_element(Tensor& t, std::size_t i, double v) {
   dispatch_float(t.dtype(), "gradcheck", [&](auto tag) {
     using T = decltype(tag);
@@ -43,6 +53,7 @@ class Workers {
       clones_.push_back(graph.clone());
       clones_.back()->forward_to(output);
     }
+    buffers_.resize(clones_.size());
   }
 
   std::size_t count() const { return clones_.size(); }
@@ -69,17 +80,23 @@ class Workers {
     if (error) std::rethrow_exception(error);
   }
 
-  // The output after perturbing element j of `leaf` by `delta` (restored afterwards).
-  Tensor shifted_output(ComputationalGraph& g, NodeId leaf, std::size_t j, double delta) {
+  // The output after perturbing element j of `leaf` by `delta` (restored afterwards), as
+  // doubles in `out` (a per-thread buffer: no allocation per perturbation).
+  void shifted_output(std::vector<double>& out, ComputationalGraph& g, NodeId leaf, std::size_t j, double delta) {
     Tensor& x = g.node_mut(leaf).value;
     const double old = element(x, j);
     set_element(x, j, old + delta);
     g.forward_to(output_);
     // Copy before restoring: the output may share the leaf's storage (reshape, flatten).
-    Tensor shifted = g.node(output_).value.clone();
+    copy_as_double(out, g.node(output_).value);
     set_element(x, j, old);
-    return shifted;
   }
+
+  // One (plus, minus) pair of output buffers per thread of the team.
+  struct Outputs {
+    std::vector<double> plus, minus;
+  };
+  Outputs& buffers() { return buffers_[thread_index()]; }
 
  private:
   static std::size_t thread_index() {
@@ -92,6 +109,7 @@ class Workers {
 
   NodeId output_;
   std::vector<std::unique_ptr<ComputationalGraph>> clones_;
+  std::vector<Outputs> buffers_;
 };
 
 // Every (leaf, element) pair, so one parallel loop covers all leaves.
@@ -139,12 +157,13 @@ std::vector<LeafCheck> check_jacobians(const ComputationalGraph& graph, NodeId o
   std::vector<Perturbation> items = perturbations(graph, wrt);
   workers.run(items.size(), [&](std::size_t t, ComputationalGraph& g) {
     const Perturbation p = items[t];
-    Tensor plus = workers.shifted_output(g, wrt[p.leaf_index], p.element, eps);
-    Tensor minus = workers.shifted_output(g, wrt[p.leaf_index], p.element, -eps);
+    auto& buf = workers.buffers();
+    workers.shifted_output(buf.plus, g, wrt[p.leaf_index], p.element, eps);
+    workers.shifted_output(buf.minus, g, wrt[p.leaf_index], p.element, -eps);
     Tensor& numeric = result[p.leaf_index].numeric;
     const std::size_t n = numeric.shape()[1];
     for (std::size_t k = 0; k < m; ++k)
-      numeric.data<double>()[k * n + p.element] = (element(plus, k) - element(minus, k)) / (2 * eps);
+      numeric.data<double>()[k * n + p.element] = (buf.plus[k] - buf.minus[k]) / (2 * eps);
   });
   return result;
 }
@@ -172,13 +191,16 @@ std::vector<LeafCheck> check_vjp(const ComputationalGraph& graph, NodeId output,
   }
 
   const std::size_t m = dout.size();
+  std::vector<double> up;
+  copy_as_double(up, dout);
   std::vector<Perturbation> items = perturbations(graph, wrt);
   workers.run(items.size(), [&](std::size_t t, ComputationalGraph& g) {
     const Perturbation p = items[t];
-    Tensor plus = workers.shifted_output(g, wrt[p.leaf_index], p.element, eps);
-    Tensor minus = workers.shifted_output(g, wrt[p.leaf_index], p.element, -eps);
+    auto& buf = workers.buffers();
+    workers.shifted_output(buf.plus, g, wrt[p.leaf_index], p.element, eps);
+    workers.shifted_output(buf.minus, g, wrt[p.leaf_index], p.element, -eps);
     double s = 0.0;
-    for (std::size_t k = 0; k < m; ++k) s += element(dout, k) * (element(plus, k) - element(minus, k));
+    for (std::size_t k = 0; k < m; ++k) s += up[k] * (buf.plus[k] - buf.minus[k]);
     result[p.leaf_index].numeric.data<double>()[p.element] = s / (2 * eps);
   });
   return result;

@@ -114,6 +114,11 @@ Pair window_output_size(const std::string& who, Pair in, const WindowSpec& spec,
   const int dims = spec.dims;
   const Pair span{spec.dilation.h * (spec.kernel.h - 1) + 1, spec.dilation.w * (spec.kernel.w - 1) + 1};
   const Pair padded{in.h + 2 * spec.padding.h, in.w + 2 * spec.padding.w};
+  // The common case, every forward pass: the windows fit. Only a failure builds the message.
+  const Pair num{padded.h - span.h, padded.w - span.w};
+  if (num.w >= 0 && (dims == 1 || num.h >= 0) && (!exact || (num.w % spec.stride.w == 0 &&
+                                                               (dims == 1 || num.h % spec.stride.h == 0))))
+    return {dims == 2 ? num.h / spec.stride.h + 1 : 1, num.w / spec.stride.w + 1};
   Scene scene;
   scene.pool = std::string(window_word) != "kernel";
   if (dims == 1) {
