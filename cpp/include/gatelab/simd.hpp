@@ -4,8 +4,9 @@
 // 4 floats per instruction. A kernel marked GATELAB_VECTORIZE is also compiled for x86-64-v3
 // (AVX2, 4 doubles) and x86-64-v4 (AVX-512, 8 doubles); the dynamic loader picks the best one
 // the CPU runs (GCC's target_clones, resolved once through an ifunc). The clones compute
-// bitwise the same results: the build is ISO C++ (-std=c++17), where GCC does not contract
-// a·b + c into an FMA, and no clone reorders a sum (no -ffast-math).
+// bitwise the same results: the build passes -ffp-contract=off (GCC would otherwise fuse
+// a·b + c into one FMA in the AVX2 clones only), and no clone reorders a sum (no -ffast-math;
+// sums that should vectorize keep a fixed number of lanes in the source).
 //
 // The marked loops also stay loops: GCC would otherwise turn a copy or fill loop into a call of
 // memcpy/memset, which for the short rows these kernels copy (16 elements, say) costs more
