@@ -122,6 +122,17 @@ def test_lecture_1d_convolution_backprop():
     np.testing.assert_allclose(dx[0, 0], full, rtol=1e-15)
 
 
+def test_gradcheck_of_a_depthwise_conv_runs_its_direct_kernels_on_parallel_workers():
+    # The C++ checker runs graph clones on an OpenMP team; each clone's direct conv kernels then
+    # run serially inside it, each thread with its own scratch. Same Jacobians at 1 and 2 threads.
+    rng = np.random.default_rng(3)
+    x, w, b = conv_inputs(rng, 2, 4, 7, 6, 8, 3, 3, groups=4)
+    for stride in (1, 2):
+        fn = lambda xi, wi, bi: gl.conv2d(xi, wi, bi, stride=stride, padding=1, groups=4)  # noqa: E731
+        assert gl.gradcheck(fn, [x, w, b])
+        at_one_and_two_threads(lambda: [np.array(m) for pair in jacobians(fn, [x, w, b])[0] for m in pair])
+
+
 def test_gradcheck_gate_and_graph():
     rng = np.random.default_rng(2)
     x, w, b = conv_inputs(rng, 2, 4, 5, 4, 4, 3, 2, groups=2)

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstddef>
+#include <vector>
 
 #ifdef _OPENMP
 #include <omp.h>
@@ -56,6 +57,34 @@ inline bool in_parallel_region() {
   return false;
 #endif
 }
+
+// The size of the team this code runs in (1 outside a parallel region).
+inline int team_size() {
+#ifdef _OPENMP
+  return omp_get_num_threads();
+#else
+  return 1;
+#endif
+}
+
+// Per-thread scratch buffers of `n` elements, allocated once per call, for a parallel_for
+// started here: one per thread of the team it will start, or, when this code already runs
+// inside a team (the gradient checker's workers) and parallel_for runs serially, one per
+// thread of that team. Each buffer starts 4 KiB-rounded plus one cache line after the previous
+// one: two threads never write the same cache line (false sharing made a depthwise conv 1.8x
+// slower at 2 threads than at 1 when two buffers shared their boundary line).
+template <class T>
+class ThreadScratch {
+ public:
+  explicit ThreadScratch(std::size_t n)
+      : stride_((n * sizeof(T) + 4095) / 4096 * 4096 / sizeof(T) + 64 / sizeof(T)),
+        data_(static_cast<std::size_t>(max_threads() > team_size() ? max_threads() : team_size()) * stride_) {}
+  T* mine() { return data_.data() + static_cast<std::size_t>(thread_index()) * stride_; }
+
+ private:
+  std::size_t stride_;
+  std::vector<T> data_;
+};
 
 // f(i) for i in [0, n); parallel when the total work (n * cost_per_item) reaches the grain.
 template <class F>

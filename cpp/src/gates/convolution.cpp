@@ -56,20 +56,22 @@ ConvShape conv_shape(const Shape& x, const Shape& w, const Shape& y, const Windo
 // ---- threads -------------------------------------------------------------------------------------
 
 // body(i, scratch) for i in [0, n): on an OpenMP team when n·cost reaches the grain, serially
-// otherwise. Each thread owns one scratch buffer of `scratch` elements, allocated once per call
-// rather than per item. Items must be independent, so the thread count cannot change a result.
+// otherwise. Each thread owns one scratch buffer of `scratch` elements (ThreadScratch), allocated
+// once per call rather than per item. Items must be independent, so the thread count cannot
+// change a result.
 template <class T, class Body>
 void for_each_item(std::int64_t n, std::int64_t cost, std::int64_t scratch, Body&& body) {
   const bool parallel = n > 1 && double(n) * double(cost) >= double(kParallelGrain) && !in_parallel_region();
   const int team = parallel ? int(std::min<std::int64_t>(max_threads(), n)) : 1;
-  std::vector<T> buffers(std::size_t(team) * std::size_t(scratch));
+  ThreadScratch<T> buffers{static_cast<std::size_t>(scratch)};
   if (!parallel) {
-    for (std::int64_t i = 0; i < n; ++i) body(i, buffers.data());
+    T* mine = buffers.mine();
+    for (std::int64_t i = 0; i < n; ++i) body(i, mine);
     return;
   }
 #pragma omp parallel num_threads(team)
   {
-    T* mine = buffers.data() + std::size_t(thread_index()) * std::size_t(scratch);
+    T* mine = buffers.mine();
 #pragma omp for schedule(static)
     for (std::int64_t i = 0; i < n; ++i) body(i, mine);
   }
@@ -284,15 +286,6 @@ GATELAB_VECTORIZE void wide_product(T* __restrict acc, const T* __restrict a, co
   for (std::int64_t q = 0; q < n; ++q) acc[q] += a[q] * b[q];
 }
 
-// Per-thread scratch for the plane kernels, `per_thread` elements each.
-template <class T>
-struct Scratch {
-  std::vector<T> data;
-  std::int64_t per_thread;
-  explicit Scratch(std::int64_t n) : data(std::size_t(max_threads()) * std::size_t(n)), per_thread(n) {}
-  T* mine() { return data.data() + std::size_t(thread_index()) * std::size_t(per_thread); }
-};
-
 // y is (N,K,OH,OW), x is (N,C,H,W) with C = G, w is (K,1,FH,FW), b is (K,) or null.
 // y[n,k] = b[k] + Σ_{i,j} w[k,i,j] · x[n, k/(K/G)] moved by the tap, taps added in order; one
 // (n, c) input plane per item, shared by its K/G filters. With `accumulate`, y += the sum.
@@ -309,7 +302,7 @@ void conv_direct_forward(T* y, const T* x, const T* w, const T* b, const ConvSha
     return;
   }
   const WidePlanes wp(s);
-  Scratch<T> scratch(wp.padded + wp.Q);
+  ThreadScratch<T> scratch(wp.padded + wp.Q);
   parallel_for(std::size_t(s.N * s.C), [&](std::size_t item) {
     const std::int64_t n = std::int64_t(item) / s.C, c = std::int64_t(item) % s.C;
     T* xw = scratch.mine();
@@ -339,7 +332,7 @@ void conv_direct_backward_input(T* dx, const T* dy, const T* w, const ConvShape&
   }
   // dx'[q + offset(tap)] += w · dy'[q]: the forward's shifts, transposed.
   const WidePlanes wp(s);
-  Scratch<T> scratch(wp.padded + wp.Q);
+  ThreadScratch<T> scratch(wp.padded + wp.Q);
   parallel_for(std::size_t(s.N * s.C), [&](std::size_t item) {
     const std::int64_t n = std::int64_t(item) / s.C, c = std::int64_t(item) % s.C;
     T* dxw = scratch.mine();
@@ -366,7 +359,7 @@ void conv_direct_backward_weight(T* dw, const T* dy, const T* x, const ConvShape
   const bool wide = s.sh == 1 && s.sw == 1;
   const WidePlanes wp(s);
   const std::int64_t row = wide ? wp.Q : s.OW;  // partial sums per tap
-  Scratch<T> scratch(taps * row + (wide ? wp.padded + wp.Q : 0));
+  ThreadScratch<T> scratch(taps * row + (wide ? wp.padded + wp.Q : 0));
   parallel_for(std::size_t(s.K), [&](std::size_t item) {
     const std::int64_t k = std::int64_t(item), c = k / Kg;
     T* acc = scratch.mine();  // (taps, row)

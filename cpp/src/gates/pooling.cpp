@@ -128,11 +128,11 @@ void max_pool2d_forward(T* y, std::int64_t* argmax, const T* x, const PoolShape&
     std::vector<I> start(static_cast<std::size_t>(windows));
     for (std::int64_t oh = 0; oh < s.OH; ++oh)
       for (std::int64_t ow = 0; ow < s.OW; ++ow) start[oh * s.OW + ow] = I(oh * s.sh * s.W + ow * s.sw);
-    std::vector<I> scratch(std::is_same_v<I, std::int64_t> ? 0 : std::size_t(max_threads()) * std::size_t(windows));
+    ThreadScratch<I> scratch(std::is_same_v<I, std::int64_t> ? 0 : std::size_t(windows));
     parallel_for(std::size_t(s.planes), [&](std::size_t p) {
       std::int64_t* ap = argmax + std::int64_t(p) * windows;
       I* where = reinterpret_cast<I*>(ap);
-      if constexpr (!std::is_same_v<I, std::int64_t>) where = scratch.data() + std::size_t(thread_index()) * windows;
+      if constexpr (!std::is_same_v<I, std::int64_t>) where = scratch.mine();
       max_pool_plane_unpadded(y + std::int64_t(p) * windows, where, x + std::int64_t(p) * s.H * s.W, start.data(), s);
       if constexpr (!std::is_same_v<I, std::int64_t>) std::copy(where, where + windows, ap);
     }, std::size_t(s.cost()));
