@@ -86,6 +86,19 @@ class Result:
             return None if not (self.ref and self.gatelab) else self.ref / self.gatelab >= value
         raise ValueError(kind)
 
+    def measured(self) -> str:
+        """The number the target is judged on, and how far it is from the target."""
+        kind, value = self.row.target
+        if kind == "torch_ratio_le":
+            got = self.ratio
+            return "—" if got is None else f"{got:.2f}× torch" + (f" ({got / value - 1:.0%} over)" if got > value else "")
+        if kind == "peak_ge":
+            got = self.gflops / self.peak if self.gflops else None
+            return "—" if got is None else f"{got:.0%} of peak" + (f" ({(value - got) * 100:.0f} points short)"
+                                                                   if got < value else "")
+        got = self.ref / self.gatelab if self.ref and self.gatelab else None
+        return "—" if got is None else f"{got:.0f}× faster" + (f" ({value / got:.1f}× short)" if got < value else "")
+
     def target_text(self) -> str:
         if not self.row.target:
             return ""
@@ -140,7 +153,7 @@ def scaling_lines(by_threads: Dict[int, List[Result]]) -> List[List[str]]:
     if 1 not in by_threads or 2 not in by_threads:
         return lines
     for one, two in zip(by_threads[1], by_threads[2]):
-        if not one.row.parallel:
+        if not one.row.parallel or not one.judged:  # a further reference repeats gatelab's times
             continue
         sg = one.gatelab / two.gatelab if one.gatelab and two.gatelab else None
         st = one.torch / two.torch if one.torch and two.torch else None
@@ -183,12 +196,26 @@ def main(argv=None) -> int:
         print("\n## Scaling, 1 → 2 threads\n")
         print(markdown_table(["row", "dtype", "gatelab 1 thread", "gatelab 2 threads", "gatelab speed-up",
                               "torch speed-up", "scales (≥ 1.2×)"], scaling))
+    targets = target_lines(by_threads)
+    print(f"\n## Targets: {sum(line[-1] == 'met' for line in targets)} of {len(targets)} met\n")
+    print(markdown_table(["target", "row", "dtype", "threads", "measured", "verdict"], targets))
     print(f"\nload average after: {load_after}; {minutes:.1f} min")
 
     if args.write:
         write_markdown(args.write, command, facts, load_before, load_after, minutes, peaks, by_threads, scaling)
         print(f"wrote {args.write}")
     return 0
+
+
+def target_lines(by_threads: Dict[int, List[Result]]) -> List[List[str]]:
+    """Every judged target at each thread count, with its measured value and verdict."""
+    lines = []
+    for t, results in by_threads.items():
+        for r in results:
+            if r.row.target and r.judged:
+                verdict = {None: "—", True: "met", False: "MISSED"}[r.verdict()]
+                lines.append([r.target_text(), f"{r.row.section}: {r.label}", r.row.dtype, str(t), r.measured(), verdict])
+    return lines
 
 
 def write_markdown(path, command, facts, load_before, load_after, minutes, peaks, by_threads, scaling) -> None:
@@ -203,6 +230,8 @@ def write_markdown(path, command, facts, load_before, load_after, minutes, peaks
              "## Machine\n"]
     parts += [f"- {k}: {v}" for k, v in facts.items()]
     parts.append("")
+    parts.append("Sections: the table at each thread count, every target with its verdict, scaling from 1 to 2 "
+                 "threads, and the notes on each missed target (size and cause).\n")
     parts.append("Times are medians per call. gatelab/torch < 1 means gatelab is faster. reference/gatelab is how "
                  "many times faster gatelab is than the reference. GFLOP/s count the GEMM-equivalent work "
                  "(conv: 2·N·K·C/G·FH·FW·OH·OW per pass, backward = 2 passes).\n")
@@ -215,6 +244,11 @@ def write_markdown(path, command, facts, load_before, load_after, minutes, peaks
         notes = {r.row.notes for r in results if r.row.notes}
         parts += [f"\n- {n}" for n in sorted(notes)]
         parts.append("")
+    targets = target_lines(by_threads)
+    missed = [line for line in targets if line[-1] == "MISSED"]
+    parts.append(f"## Targets (issue 4): {len(targets) - len(missed)} of {len(targets)} met\n")
+    parts.append(markdown_table(["target", "row", "dtype", "threads", "measured", "verdict"], targets))
+    parts.append("")
     if scaling:
         parts.append("## Scaling from 1 to 2 threads (gatelab; torch for comparison)\n")
         parts.append(markdown_table(["row", "dtype", "gatelab 1 thread", "gatelab 2 threads", "gatelab speed-up",
