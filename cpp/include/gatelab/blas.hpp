@@ -59,8 +59,8 @@ class SerialBlasScope {
 // so that each BLAS call is long enough to amortize its packing and a product of a few tiles
 // still shares among threads; a product of a quarter of that or more is cut in at least two.
 // - A small C (M·N <= 64k entries) with a long K, like the affine layer's (128, 3072) · (3072, 100),
-//   is cut along K: each slice multiplies whole (M, N) blocks, nothing is packed twice, and the
-//   slices' partial products are added in slice order afterwards. (Cutting its 128 rows instead
+//   is cut along K (into at most 8 slices): each slice multiplies whole (M, N) blocks, nothing is
+//   packed twice, and the slices' partial products are added in slice order afterwards. (Cutting its 128 rows instead
 //   makes BLAS re-pack all of B for every tile: 32-row tiles run at ~80% of one call's speed.)
 // - Otherwise rows are cut first, in multiples of 16 and at least 32 per tile; columns only
 //   when the rows cannot be (M small, N long).
@@ -81,7 +81,7 @@ inline GemmTiles gemm_tiles(std::size_t m, std::size_t n, std::size_t k) {
     if (m * n <= 65536 && k >= 1024) {  // slices of at least 512, in multiples of 64
       std::size_t even = 1;
       while (even < tiles) even *= 2;  // a power of two shares evenly among 2, 4, 8 threads
-      depth = round_up(ceil_div(k, std::min(even, k / 512)), 64);
+      depth = round_up(ceil_div(k, std::min({even, k / 512, std::size_t{8}})), 64);
       tiles = ceil_div(tiles, ceil_div(k, depth));
     }
     if (tiles > 1) {
@@ -132,14 +132,18 @@ void gemm(T* c, const T* a, const T* b, std::size_t m, std::size_t n, std::size_
   const std::size_t lda = op.trans_a ? m : k;
   const std::size_t ldb = op.trans_b ? k : n;
   // K slice 0 goes straight into c (with beta); slices 1.. into partial products, added below.
-  std::vector<T> partial((t.depth_tiles - 1) * m * n);
+  // Their buffer (at most 7 · 64k entries) is kept by the calling thread between calls: a fresh
+  // one would come from mmap each time and page-fault on first touch (~10% of an affine layer).
+  thread_local std::vector<T> partial_buffer;
+  if (partial_buffer.size() < (t.depth_tiles - 1) * m * n) partial_buffer.resize((t.depth_tiles - 1) * m * n);
+  T* const partial = partial_buffer.data();
   parallel_for(t.row_tiles * t.col_tiles * t.depth_tiles, [&](std::size_t tile) {
     const std::size_t d = tile % t.depth_tiles, block = tile / t.depth_tiles;
     const std::size_t i0 = (block / t.col_tiles) * t.rows, j0 = (block % t.col_tiles) * t.cols, k0 = d * t.depth;
     const std::size_t tm = std::min(t.rows, m - i0), tn = std::min(t.cols, n - j0), tk = std::min(t.depth, k - k0);
     const T* ap = op.trans_a ? a + k0 * m + i0 : a + i0 * k + k0;  // rows i0.., depths k0.. of op(a)
     const T* bp = op.trans_b ? b + j0 * k + k0 : b + k0 * n + j0;  // depths k0.., columns j0.. of op(b)
-    T* cp = d == 0 ? c : partial.data() + (d - 1) * m * n;
+    T* cp = d == 0 ? c : partial + (d - 1) * m * n;
     gemm_serial(cp + i0 * n + j0, ap, bp, tm, tn, tk, op, alpha, d == 0 ? beta : T(0), lda, ldb, n);
   }, t.rows * t.cols * t.depth);
   if (t.depth_tiles == 1) return;
