@@ -11,6 +11,7 @@
 // (negligible beside the max's e^0 = 1); NaN gives NaN. Accuracy: within 2–3 ulp of std::exp.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <cstring>
 
@@ -23,50 +24,48 @@ inline To bit_cast_value(From v) {
   return out;
 }
 
-__attribute__((always_inline)) inline double exp_nonpositive(double x) {
-  const double magic = 0x1.8p52;                                  // 1.5·2^52: adding it rounds to an integer
-  const double xc = x < -708.0 ? -708.0 : x;                      // NaN stays NaN (the comparison is false)
-  const double shifted = xc * 1.4426950408889634 + magic;         // k + magic
-  const double k = shifted - magic;
-  const double r = (xc - k * 6.93147180369123816490e-01) - k * 1.90821492927058770002e-10;  // ln2 = hi + lo
-  double p = 1.0 / 479001600.0;                                   // 1/12!
-  p = p * r + 1.0 / 39916800.0;
-  p = p * r + 1.0 / 3628800.0;
-  p = p * r + 1.0 / 362880.0;
-  p = p * r + 1.0 / 40320.0;
-  p = p * r + 1.0 / 5040.0;
-  p = p * r + 1.0 / 720.0;
-  p = p * r + 1.0 / 120.0;
-  p = p * r + 1.0 / 24.0;
-  p = p * r + 1.0 / 6.0;
-  p = p * r + 0.5;
-  p = p * r + 1.0;
-  p = p * r + 1.0;
-  // shifted's bits are magic's plus k: 2^k has exponent field k + 1023.
-  const std::uint64_t kbits = bit_cast_value<std::uint64_t>(shifted) - bit_cast_value<std::uint64_t>(magic);
-  const double scale = bit_cast_value<double>((kbits + 1023u) << 52);
-  const double e = p * scale;
-  return x != x ? x : (x < -708.0 ? 0.0 : e);
-}
+// The constants of each precision: the rounding trick, ln 2 split into an exact high part and a
+// low part, the clamp below which e^x is taken as 0, and 1/k! of the Taylor series (highest first).
+template <class T>
+struct ExpConstants;
 
-__attribute__((always_inline)) inline float exp_nonpositive(float x) {
-  const float magic = 0x1.8p23f;
-  const float xc = x < -87.0f ? -87.0f : x;
-  const float shifted = xc * 1.44269504f + magic;
-  const float k = shifted - magic;
-  const float r = (xc - k * 0.693145752f) - k * 1.42860677e-06f;  // ln2 = hi (exact in float) + lo
-  float p = 1.0f / 5040.0f;
-  p = p * r + 1.0f / 720.0f;
-  p = p * r + 1.0f / 120.0f;
-  p = p * r + 1.0f / 24.0f;
-  p = p * r + 1.0f / 6.0f;
-  p = p * r + 0.5f;
-  p = p * r + 1.0f;
-  p = p * r + 1.0f;
-  const std::uint32_t kbits = bit_cast_value<std::uint32_t>(shifted) - bit_cast_value<std::uint32_t>(magic);
-  const float scale = bit_cast_value<float>((kbits + 127u) << 23);
-  const float e = p * scale;
-  return x != x ? x : (x < -87.0f ? 0.0f : e);
+template <>
+struct ExpConstants<double> {
+  using Bits = std::uint64_t;
+  static constexpr double magic = 0x1.8p52, log2e = 1.4426950408889634, ln2_hi = 6.93147180369123816490e-01,
+                          ln2_lo = 1.90821492927058770002e-10, lowest = -708.0;
+  static constexpr int mantissa = 52, bias = 1023;
+  static constexpr double taylor[] = {1.0 / 479001600.0, 1.0 / 39916800.0, 1.0 / 3628800.0, 1.0 / 362880.0,
+                                      1.0 / 40320.0,     1.0 / 5040.0,     1.0 / 720.0,     1.0 / 120.0,
+                                      1.0 / 24.0,        1.0 / 6.0,        0.5,             1.0,
+                                      1.0};
+};
+
+template <>
+struct ExpConstants<float> {
+  using Bits = std::uint32_t;
+  static constexpr float magic = 0x1.8p23f, log2e = 1.44269504f, ln2_hi = 0.693145752f, ln2_lo = 1.42860677e-06f,
+                         lowest = -87.0f;
+  static constexpr int mantissa = 23, bias = 127;
+  static constexpr float taylor[] = {1.0f / 5040.0f, 1.0f / 720.0f, 1.0f / 120.0f, 1.0f / 24.0f,
+                                     1.0f / 6.0f,    0.5f,          1.0f,          1.0f};
+};
+
+template <class T>
+__attribute__((always_inline)) inline T exp_nonpositive(T x) {
+  using C = ExpConstants<T>;
+  using Bits = typename C::Bits;
+  const T xc = x < C::lowest ? C::lowest : x;       // NaN stays NaN (the comparison is false)
+  const T shifted = xc * C::log2e + C::magic;        // k + magic: the addition rounds to an integer
+  const T k = shifted - C::magic;
+  const T r = (xc - k * C::ln2_hi) - k * C::ln2_lo;  // |r| <= ln2/2
+  T p = C::taylor[0];
+  for (std::size_t i = 1; i < sizeof(C::taylor) / sizeof(T); ++i) p = p * r + C::taylor[i];
+  // shifted's bits are magic's plus k: 2^k has exponent field k + bias.
+  const Bits kbits = bit_cast_value<Bits>(shifted) - bit_cast_value<Bits>(C::magic);
+  const T scale = bit_cast_value<T>(static_cast<Bits>((kbits + Bits(C::bias)) << C::mantissa));
+  const T e = p * scale;
+  return x != x ? x : (x < C::lowest ? T(0) : e);
 }
 
 }  // namespace gatelab

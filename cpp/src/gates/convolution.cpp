@@ -139,71 +139,40 @@ void col2im(T* dx, const T* dcols, const ConvShape& s) {
 
 // Each tap (i, j) of a one-channel filter slides over whole rows: for output row oh the input
 // row is ih = oh·S - P + i·D, and output entries ow in [ow_lo, ow_hi) read x[ih, ow·S + shift],
-// shift = j·D - P (the others read the zero padding). The three plane kernels below walk the
-// taps this way; each is compiled per CPU level (simd.hpp), its row loops vectorized.
+// shift = j·D - P (the others read the zero padding). direct_plane walks the taps this way for
+// the three passes; it is compiled per CPU level (simd.hpp), its row loops vectorized.
+enum class Pass { forward, input, weight };
 
-// yp (OH,OW) += Σ_{i,j} wk[i,j] · (the (H,W) plane xp moved by tap (i, j)), taps in order.
-template <class T>
-GATELAB_VECTORIZE void direct_plane_forward(T* yp, const T* xp, const T* wk, const ConvShape& s) {
+// forward: out = y plane (OH,OW) += Σ_{i,j} w[i,j] · (x plane (H,W) moved by tap (i, j))
+// input:   out = dx plane (H,W)  += Σ_{i,j} w[i,j] · (dy plane (OH,OW) moved back by the tap)
+// weight:  out = acc (FH·FW, OW): acc[tap, ow] += Σ_oh dy[oh, ow] · x moved by the tap — a row of
+//          partial sums per tap, summed by the caller
+// `plane` is the other (OH,OW) or (H,W) plane, `aux` the filter w (FH,FW) or, for weight, x.
+template <Pass Mode, class T>
+GATELAB_VECTORIZE void direct_plane(T* out, const T* plane, const T* aux, const ConvShape& s) {
   for (std::int64_t i = 0; i < s.FH; ++i) {
     std::int64_t oh_lo, oh_hi;
     inside(oh_lo, oh_hi, s.OH, s.H, s.sh, s.ph, i * s.dh);
     for (std::int64_t j = 0; j < s.FW; ++j) {
       std::int64_t lo, hi;
       inside(lo, hi, s.OW, s.W, s.sw, s.pw, j * s.dw);
-      const T wt = wk[i * s.FW + j];
+      const std::int64_t tap = i * s.FW + j, sw = s.sw;
       for (std::int64_t oh = oh_lo; oh < oh_hi; ++oh) {
-        T* __restrict yr = yp + oh * s.OW;
-        const T* __restrict xr = xp + (oh * s.sh - s.ph + i * s.dh) * s.W + j * s.dw - s.pw;
-        if (s.sw == 1)
-          for (std::int64_t ow = lo; ow < hi; ++ow) yr[ow] += wt * xr[ow];
-        else
-          for (std::int64_t ow = lo; ow < hi; ++ow) yr[ow] += wt * xr[ow * s.sw];
-      }
-    }
-  }
-}
-
-// dxp (H,W) += Σ_{i,j} wk[i,j] · (the (OH,OW) plane dyp moved back by tap (i, j)).
-template <class T>
-GATELAB_VECTORIZE void direct_plane_input(T* dxp, const T* dyp, const T* wk, const ConvShape& s) {
-  for (std::int64_t i = 0; i < s.FH; ++i) {
-    std::int64_t oh_lo, oh_hi;
-    inside(oh_lo, oh_hi, s.OH, s.H, s.sh, s.ph, i * s.dh);
-    for (std::int64_t j = 0; j < s.FW; ++j) {
-      std::int64_t lo, hi;
-      inside(lo, hi, s.OW, s.W, s.sw, s.pw, j * s.dw);
-      const T wt = wk[i * s.FW + j];
-      for (std::int64_t oh = oh_lo; oh < oh_hi; ++oh) {
-        const T* __restrict dyr = dyp + oh * s.OW;
-        T* __restrict dxr = dxp + (oh * s.sh - s.ph + i * s.dh) * s.W + j * s.dw - s.pw;
-        if (s.sw == 1)
-          for (std::int64_t ow = lo; ow < hi; ++ow) dxr[ow] += wt * dyr[ow];
-        else
-          for (std::int64_t ow = lo; ow < hi; ++ow) dxr[ow * s.sw] += wt * dyr[ow];
-      }
-    }
-  }
-}
-
-// acc (FH·FW, OW): acc[tap, ow] += Σ_oh dyp[oh, ow] · xp moved by the tap — one row of partial
-// sums per tap, added element-wise (vectorizable; the row is summed by the caller).
-template <class T>
-GATELAB_VECTORIZE void direct_plane_weight(T* acc, const T* dyp, const T* xp, const ConvShape& s) {
-  for (std::int64_t i = 0; i < s.FH; ++i) {
-    std::int64_t oh_lo, oh_hi;
-    inside(oh_lo, oh_hi, s.OH, s.H, s.sh, s.ph, i * s.dh);
-    for (std::int64_t j = 0; j < s.FW; ++j) {
-      std::int64_t lo, hi;
-      inside(lo, hi, s.OW, s.W, s.sw, s.pw, j * s.dw);
-      T* __restrict a = acc + (i * s.FW + j) * s.OW;
-      for (std::int64_t oh = oh_lo; oh < oh_hi; ++oh) {
-        const T* __restrict dyr = dyp + oh * s.OW;
-        const T* __restrict xr = xp + (oh * s.sh - s.ph + i * s.dh) * s.W + j * s.dw - s.pw;
-        if (s.sw == 1)
-          for (std::int64_t ow = lo; ow < hi; ++ow) a[ow] += dyr[ow] * xr[ow];
-        else
-          for (std::int64_t ow = lo; ow < hi; ++ow) a[ow] += dyr[ow] * xr[ow * s.sw];
+        const std::int64_t y_row = oh * s.OW, x_row = (oh * s.sh - s.ph + i * s.dh) * s.W + j * s.dw - s.pw;
+        if constexpr (Mode == Pass::forward) {
+          T* __restrict yr = out + y_row;
+          const T* __restrict xr = plane + x_row;
+          for (std::int64_t ow = lo; ow < hi; ++ow) yr[ow] += aux[tap] * xr[ow * sw];
+        } else if constexpr (Mode == Pass::input) {
+          const T* __restrict dyr = plane + y_row;
+          T* __restrict dxr = out + x_row;
+          for (std::int64_t ow = lo; ow < hi; ++ow) dxr[ow * sw] += aux[tap] * dyr[ow];
+        } else {
+          T* __restrict a = out + tap * s.OW;
+          const T* __restrict dyr = plane + y_row;
+          const T* __restrict xr = aux + x_row;
+          for (std::int64_t ow = lo; ow < hi; ++ow) a[ow] += dyr[ow] * xr[ow * sw];
+        }
       }
     }
   }
@@ -297,7 +266,7 @@ void conv_direct_forward(T* y, const T* x, const T* w, const T* b, const ConvSha
       const std::int64_t n = std::int64_t(item) / s.K, k = std::int64_t(item) % s.K;
       T* yp = y + (n * s.K + k) * P;
       if (!accumulate) std::fill(yp, yp + P, b ? b[k] : T(0));
-      direct_plane_forward(yp, x + (n * s.C + k / Kg) * s.H * s.W, w + k * taps, s);
+      direct_plane<Pass::forward>(yp, x + (n * s.C + k / Kg) * s.H * s.W, w + k * taps, s);
     }, std::size_t(taps * P));
     return;
   }
@@ -326,7 +295,7 @@ void conv_direct_backward_input(T* dx, const T* dy, const T* w, const ConvShape&
     parallel_for(std::size_t(s.N * s.C), [&](std::size_t item) {
       const std::int64_t n = std::int64_t(item) / s.C, c = std::int64_t(item) % s.C;
       for (std::int64_t k = c * Kg; k < (c + 1) * Kg; ++k)
-        direct_plane_input(dx + (n * s.C + c) * s.H * s.W, dy + (n * s.K + k) * P, w + k * taps, s);
+        direct_plane<Pass::input>(dx + (n * s.C + c) * s.H * s.W, dy + (n * s.K + k) * P, w + k * taps, s);
     }, std::size_t(Kg * taps * P));
     return;
   }
@@ -371,7 +340,7 @@ void conv_direct_backward_weight(T* dw, const T* dy, const T* x, const ConvShape
       const T* dyp = dy + (n * s.K + k) * P;
       const T* xp = x + (n * s.C + c) * s.H * s.W;
       if (!wide) {
-        direct_plane_weight(acc, dyp, xp, s);
+        direct_plane<Pass::weight>(acc, dyp, xp, s);
         continue;
       }
       pad_plane(xw, xp, s, wp);
