@@ -208,16 +208,59 @@ def test_wheel_ships_the_licences_of_the_bundled_libraries(dist):
         assert b"BSD" in whl.read("gatelab/third_party_licenses/libopenblas0-openmp.txt")
 
 
+def _function_ranges(core: Path) -> list:
+    """(start, end) of every function, from the unwind table (present in a stripped library)."""
+    frames = run(["readelf", "--debug-dump=frames", core]).stdout
+    return sorted((int(a, 16), int(b, 16)) for a, b in re.findall(r"FDE cie=\S+ pc=([0-9a-f]+)\.\.([0-9a-f]+)", frames))
+
+
+def _dispatched_functions(core: Path, ranges: list, disassemble) -> set:
+    """Start addresses of the functions an ifunc resolver can pick (GCC's target_clones): the code
+    addresses that the resolvers (IRELATIVE relocations) load, in their hot and cold parts."""
+    starts = {a for a, _ in ranges}
+    resolvers = [int(a, 16) for a in re.findall(r"R_X86_64_IRELATIV\s+([0-9a-f]+)", run(["readelf", "-r", core]).stdout)]
+    chosen, seen = set(), set()
+    todo = list(resolvers)
+    while todo:
+        entry = todo.pop()
+        span = next(((a, b) for a, b in ranges if a <= entry < b), None)
+        if span is None or span in seen:
+            continue
+        seen.add(span)
+        for line in disassemble(*span):
+            target = re.search(r"\b(?:lea|jmp|je|jne|jb|jbe|ja|jae)\b.*?#?\s([0-9a-f]+) <", line)
+            if not target:
+                continue
+            address = int(target.group(1), 16)
+            if "lea" in line and address in starts:
+                chosen.add(address)
+            elif "lea" not in line and not any(a <= address < b for a, b in [span]):
+                todo.append(address)  # the resolver's cold part
+    return chosen
+
+
 def test_wheel_code_is_portable(dist, tmp_path):
-    """Built without -march=native: the core uses no AVX/AVX-512 registers (x86-64 baseline is
-    SSE2). OpenBLAS picks its kernels at run time (DYNAMIC_ARCH), so it is not checked here."""
+    """Built without -march=native: the baseline code uses no AVX/AVX-512 registers (x86-64 is
+    SSE2). The hottest kernels are also compiled for AVX2 and AVX-512 (GATELAB_VECTORIZE, GCC's
+    target_clones): those copies may use wide registers, as they run only where an ifunc resolver
+    found the CPU supports them. So every AVX instruction must sit in a function that a resolver
+    picks. OpenBLAS picks its kernels at run time (DYNAMIC_ARCH), so it is not checked here."""
     with zipfile.ZipFile(dist.wheel) as whl:
         (name,) = [n for n in whl.namelist() if re.match(r"gatelab/_core.*\.so$", n)]
         core = Path(whl.extract(name, tmp_path))
-    disassembly = run(["objdump", "-d", "--no-show-raw-insn", core]).stdout
-    assert "ret" in disassembly
-    wide = [line for line in disassembly.splitlines() if re.search(r"%[yz]mm\d", line)]
-    assert not wide, f"{len(wide)} AVX instructions in the core, e.g. {wide[:3]}"
+    disassembly = run(["objdump", "-d", "--no-show-raw-insn", core]).stdout.splitlines()
+    assert any(line.strip().endswith("ret") for line in disassembly)
+    by_address = [(int(m.group(1), 16), line) for line in disassembly if (m := re.match(r"\s+([0-9a-f]+):\t", line))]
+
+    def disassemble(start, end):
+        return [line for address, line in by_address if start <= address < end]
+
+    ranges = _function_ranges(core)
+    dispatched = [(a, b) for a, b in ranges if a in _dispatched_functions(core, ranges, disassemble)]
+    wide = [(address, line) for address, line in by_address if re.search(r"%[yz]mm\d", line)]
+    assert wide and dispatched, "expected the AVX2/AVX-512 kernel clones and their resolvers in the core"
+    stray = [line for address, line in wide if not any(a <= address < b for a, b in dispatched)]
+    assert not stray, f"{len(stray)} AVX instructions outside the dispatched kernel clones, e.g. {stray[:3]}"
 
 
 # ----------------------------------------------------------------------------------------------
