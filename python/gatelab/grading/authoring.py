@@ -97,7 +97,7 @@ def student_cells(cells: List[Cell], where: str = "notebook") -> List[Cell]:
     """The student's version: every solution block becomes a TODO and a NotImplementedError."""
     out = []
     for index, cell in enumerate(cells):
-        if cell.kind != "code" or BEGIN not in cell.source:
+        if cell.kind != "code" or (BEGIN not in cell.source and END not in cell.source):
             out.append(cell)
             continue
         lines = cell.source.split("\n")
@@ -128,7 +128,7 @@ def solution_cells(cells: List[Cell], where: str = "notebook") -> List[Cell]:
     """The solution without its markers."""
     out = []
     for cell in cells:
-        if cell.kind == "code" and BEGIN in cell.source:
+        if cell.kind == "code" and (BEGIN in cell.source or END in cell.source):
             lines = cell.source.split("\n")
             _blocks(lines, where)
             kept = [line for line in lines if line.strip() not in (BEGIN, END)]

@@ -48,7 +48,7 @@ def parse_percent(text: str) -> List[Cell]:
 
     def flush():
         src = "\n".join(body)
-        if kind == "markdown":
+        if kind != "code":
             src = "\n".join(_uncomment(line) for line in body)
         stripped = src.strip("\n")
         if stripped.strip() and not (not cells and kind == "code" and _is_header(stripped)):

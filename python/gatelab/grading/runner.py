@@ -41,6 +41,8 @@ _STARTUP_LIMIT = 180.0     # seconds for the session to start and collect its te
 
 @dataclass
 class TestResult:
+    __test__ = False          # not a pytest test class
+
     id: str
     function: str
     name: str

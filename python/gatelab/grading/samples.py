@@ -23,11 +23,14 @@ import sys
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, List, Optional, Union
+from typing import TYPE_CHECKING, Dict, List, Optional, Union
 
 from gatelab.grading.assignment import Assignment, find_assignment, tomllib
 from gatelab.grading.authoring import solution_cells, student_cells
 from gatelab.grading.notebook import Cell, parse_percent, write_ipynb, write_percent
+
+if TYPE_CHECKING:
+    from gatelab.grading.runner import GradeResult
 
 __all__ = ["Sample", "load_samples", "materialize", "demo", "demo_a1", "SampleError"]
 
@@ -109,30 +112,38 @@ def materialize(a: Assignment, out: Union[str, Path]) -> Dict[str, Path]:
 
 
 def demo(assignment: Union[str, Path, Assignment] = "A1", jobs: int = 2, out=None) -> List[dict]:
-    """Grades every sample submission and prints a table of expected and actual scores. Returns
-    one row per sample: name, description, expected, score, max_score, ok."""
+    """Grades every sample submission and prints a table of expected and actual scores."""
     from gatelab.grading.runner import grade_all
 
-    out = out or sys.stdout
     a = assignment if isinstance(assignment, Assignment) else find_assignment(assignment)
-    samples = load_samples(a)
     with tempfile.TemporaryDirectory(prefix="gatelab-samples-") as tmp:
         materialize(a, tmp)
         graded = grade_all(a, tmp, jobs=jobs, seed=0)
+    rows = sample_rows(load_samples(a), graded)
+    print_table(a.name, rows, out or sys.stdout)
+    return rows
+
+
+def sample_rows(samples: List[Sample], graded: Dict[str, "GradeResult"]) -> List[dict]:
+    """One row per sample: name, description, expected and actual score, and whether exactly the
+    expected tests failed."""
     rows = []
     for s in samples:
         r = graded[s.name]
         points = {t.function: t.points for t in r.tests}
-        expected = r.max_score - sum(points[f] for f in s.expected_failures(list(points)))
-        rows.append({"name": s.name, "description": s.description, "expected": expected, "score": r.score,
-                     "max_score": r.max_score, "ok": sorted(r.failed) == sorted(s.expected_failures(list(points)))})
-    width = max(len(r["name"]) for r in rows) if rows else 10
-    print(f"{a.name} sample submissions, graded by the autograder (score / max; expected)", file=out)
+        expected = s.expected_failures(list(points))
+        rows.append({"name": s.name, "description": s.description, "expected": expected_score(s, points),
+                     "score": r.score, "max_score": r.max_score, "ok": sorted(r.failed) == sorted(expected)})
+    return rows
+
+
+def print_table(name: str, rows: List[dict], out) -> None:
+    width = max((len(r["name"]) for r in rows), default=10)
+    print(f"{name} sample submissions graded by the autograder (score / max, and the expected score)", file=out)
     for row in rows:
         mark = "ok" if row["ok"] else "UNEXPECTED"
-        print(f"  {row['name'].ljust(width)}  {row['score']:>4g} / {row['max_score']:<4g} (expected {row['expected']:g})"
+        print(f"  {row['name'].ljust(width)}  {row['score']:>4g} / {row['max_score']:<4g} expected {row['expected']:<4g}"
               f"  {mark:<10}  {row['description']}", file=out)
-    return rows
 
 
 def demo_a1(jobs: int = 2) -> List[dict]:
@@ -144,7 +155,7 @@ def expected_score(sample: Sample, points: Dict[str, float]) -> float:
     return sum(points.values()) - sum(points[f] for f in sample.expected_failures(list(points)))
 
 
-__all__ += ["sample_cells", "expected_score"]
+__all__ += ["sample_cells", "expected_score", "sample_rows", "print_table"]
 
 
 def _main(argv: Optional[List[str]] = None) -> None:  # pragma: no cover - python -m entry
