@@ -23,7 +23,7 @@ py::tuple flat_backward(Gate& gate, py::handle dout_obj) {
   }
   {
     py::gil_scoped_release nogil;
-    gate.backward(din, dout, call.inputs, call.out);
+    gate.backward(din, dout, Inputs(call.inputs), call.out);
   }
   py::tuple result(grads.size());
   for (std::size_t i = 0; i < grads.size(); ++i) result[i] = numpy_from_tensor(grads[i]);
@@ -49,7 +49,7 @@ py::object flat_jvp(Gate& gate, const py::args& tangents) {
   Tensor out;
   {
     py::gil_scoped_release nogil;
-    gate.jvp(out, tin, call.inputs, call.out);
+    gate.jvp(out, tin, Inputs(call.inputs), call.out);
   }
   return numpy_from_tensor(out);
 }
@@ -68,22 +68,24 @@ A gate implemented in C++. Use it inside a Graph (through gatelab's functions) o
       .def("describe", &Gate::describe)
       .def_property_readonly("arity", &Gate::arity)
       .def("forward", [](Gate& gate, const py::args& args) {
-             Inputs in;
+             std::vector<Tensor> values;
              for (std::size_t i = 0; i < args.size(); ++i)
-               in.push_back(tensor_from_python(args[i], gate.name() + ".forward (input " + std::to_string(i) + ")"));
-             if (gate.arity() >= 0 && static_cast<int>(in.size()) != gate.arity())
-               fail<TypeError>(gate.name(), ".forward: takes ", gate.arity(), " input(s), got ", in.size());
+               values.push_back(tensor_from_python(args[i], gate.name() + ".forward (input " + std::to_string(i) + ")"));
+             if (gate.arity() >= 0 && static_cast<int>(values.size()) != gate.arity())
+               fail<TypeError>(gate.name(), ".forward: takes ", gate.arity(), " input(s), got ", values.size());
              Tensor out;
              {
                py::gil_scoped_release nogil;
-               gate.forward(out, in);
+               gate.forward(out, Inputs(values));
              }
-             gate.flat_call() = {in, out};
+             gate.flat_call() = {values, out};
              return numpy_from_tensor(out);
            }, "Runs the gate on arrays; keeps what backward needs.")
       .def("backward", &flat_backward, py::arg("dout"),
            "Gradients of the loss w.r.t. each input of the last forward call, given dout = dL/dout.")
       .def("jvp", &flat_jvp, "Forward mode: the output tangent for one tangent per input (None = zero).")
+      .def("clone", [](const Gate& gate) { return std::shared_ptr<Gate>(gate.clone()); },
+           "A fresh gate with the same hyper-parameters and no saved state.")
       .def_property_readonly("saved", [](const Gate& gate) {
              py::dict d;
              for (const auto& [key, t] : gate.saved()) d[py::str(key)] = numpy_from_tensor(t, false);

@@ -26,6 +26,7 @@ class PythonGate final : public Gate {
   void backward(const InputGrads& din, const Tensor& dout, const Inputs& in, const Tensor& out) override;
   void jvp(Tensor& tangent_out, const Tangents& tangent_in, const Inputs& in, const Tensor& out) override;
 
+  bool native() const override { return false; }
   std::unique_ptr<Gate> clone() const override;
   std::vector<std::pair<std::string, Tensor>> saved() const override { return {}; }
   const py::object& object() const { return *gate_; }

@@ -2,7 +2,7 @@
 
 namespace gatelab {
 
-BroadcastPlan broadcast_plan(const std::string& who, const Shape& a, const Shape& b) {
+BroadcastPlan broadcast_plan(const char* who, const Shape& a, const Shape& b) {
   BroadcastPlan p;
   p.rank = std::max(a.size(), b.size());
   if (p.rank > kMaxBroadcastRank)
@@ -35,7 +35,7 @@ BroadcastPlan broadcast_plan(const std::string& who, const Shape& a, const Shape
   return p;
 }
 
-Shape broadcast_shape(const std::string& who, const Shape& a, const Shape& b) {
+Shape broadcast_shape(const char* who, const Shape& a, const Shape& b) {
   return broadcast_plan(who, a, b).out_shape;
 }
 

@@ -103,7 +103,7 @@ NodeId ComputationalGraph::add_leaf(const std::string& name, NodeKind kind, Tens
   n.value = std::move(value);
   by_name_[n.name] = n.id;
   nodes_.push_back(std::move(n));
-  topo_valid_ = false;
+  structure_changed();
   fresh_ = false;
   stale_reason_ = "node '" + nodes_.back().name + "' was added after the last forward pass";
   return nodes_.back().id;
@@ -173,7 +173,7 @@ NodeId ComputationalGraph::add_op(std::shared_ptr<Gate> gate, const std::vector<
   n.gate->set_attached(true);
   by_name_[n.name] = n.id;
   nodes_.push_back(std::move(n));
-  topo_valid_ = false;
+  structure_changed();
   fresh_ = false;
   stale_reason_ = "node '" + nodes_.back().name + "' was added after the last forward pass";
   return nodes_.back().id;
@@ -188,7 +188,7 @@ void ComputationalGraph::set_inputs(NodeId op, const std::vector<NodeId>& inputs
   for (NodeId id : inputs) check_id(id, "set_inputs");
   n.inputs = inputs;
   n.shape_known = false;  // re-inferred at the next forward pass
-  topo_valid_ = false;
+  structure_changed();
   fresh_ = false;
   stale_reason_ = "the inputs of node '" + n.name + "' changed after the last forward pass";
 }
@@ -266,8 +266,16 @@ const std::vector<NodeId>& ComputationalGraph::topological_order() {
   return topo_;
 }
 
-std::vector<NodeId> ComputationalGraph::ancestors(NodeId output) {
+void ComputationalGraph::structure_changed() {
+  topo_valid_ = false;
+  ancestors_valid_ = false;
+}
+
+std::vector<NodeId> ComputationalGraph::ancestors(NodeId output) { return cached_ancestors(output); }
+
+const std::vector<NodeId>& ComputationalGraph::cached_ancestors(NodeId output) {
   check_id(output, "ancestors");
+  if (ancestors_valid_ && ancestors_of_ == output) return ancestors_;
   const std::vector<NodeId>& order = topological_order();
   std::vector<char> needed(nodes_.size(), 0);
   needed[output] = 1;
@@ -277,10 +285,12 @@ std::vector<NodeId> ComputationalGraph::ancestors(NodeId output) {
     if (!needed[id]) continue;
     for (NodeId in : nodes_[id].inputs) needed[in] = 1;
   }
-  std::vector<NodeId> result;
+  ancestors_.clear();
   for (NodeId id : order)
-    if (needed[id]) result.push_back(id);
-  return result;
+    if (needed[id]) ancestors_.push_back(id);
+  ancestors_of_ = output;
+  ancestors_valid_ = true;
+  return ancestors_;
 }
 
 void ComputationalGraph::rethrow_in_node(NodeId id, const char* pass) {
@@ -325,7 +335,7 @@ void ComputationalGraph::forward() {
 }
 
 void ComputationalGraph::forward_to(NodeId output) {
-  run_forward(ancestors(output));
+  run_forward(cached_ancestors(output));
   fresh_ = true;
 }
 
@@ -345,7 +355,7 @@ void ComputationalGraph::run_backward(NodeId output, const Tensor* upstream, boo
                      "; start backward from a single value (a loss), or pass the upstream gradient: ",
                      "g.backward(node, grad=...)");
   }
-  std::vector<NodeId> order = ancestors(output);
+  const std::vector<NodeId>& order = cached_ancestors(output);
   // Explicit zeroing of every gradient this pass writes; nodes outside it keep no gradient.
   std::vector<char> in_pass(nodes_.size(), 0);
   for (NodeId id : order) in_pass[id] = 1;
@@ -365,7 +375,8 @@ void ComputationalGraph::run_backward(NodeId output, const Tensor* upstream, boo
   }
   if (!out.requires_grad) return;  // nothing upstream of it can change
   if (upstream) out.grad.add_from(*upstream);
-  else out.grad.add_from(Tensor::full(out.dtype, out.value.shape(), 1.0));
+  else if (accumulate && out.kind != NodeKind::op) out.grad.add_from(Tensor::full(out.dtype, out.value.shape(), 1.0));
+  else out.grad.fill(1.0);  // d output / d output (its gradient was just zeroed)
 
   Inputs in;
   InputGrads din;

@@ -108,13 +108,19 @@ def main() -> None:
     _title("4. y = ln x1 + x1 x2 - sin x2 at (2, 5): forward mode and reverse mode")
     g = trace_example()
     y, x1, x2 = g["y"], g["x1"], g["x2"]
-    g.backward(y)
-    print(g.summary(digits=3))
+    print(g.trace())
+    print()
     print(f"forward mode, seed x1' = 1:  dy/dx1 = {g.jvp(y, {x1: 1.0}):.3f}")
     print(f"forward mode, seed x2' = 1:  dy/dx2 = {g.jvp(y, {x2: 1.0}):.3f}")
+    g.backward(y)
     print(f"reverse mode, one pass:      dy/dx1 = {x1.grad:.3f}, dy/dx2 = {x2.grad:.3f}")
+    print()
+    print(g.summary(digits=3))
 
-    _title("5. Gradient check of every built-in gate (float64, central differences, eps = 1e-6)")
+    _title("5. Why backward never forms a Jacobian: a conv layer on a 64x3x32x32 batch")
+    print(gl.conv2d_jacobian_memory((64, 3, 32, 32), (16, 3, 3, 3), padding=1))
+
+    _title("6. Gradient check of every built-in gate (float64, central differences, eps = 1e-6)")
     rows = gradcheck_table()
     width = max(len(name) for name, _ in rows)
     for name, err in rows:

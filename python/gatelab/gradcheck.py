@@ -4,7 +4,10 @@ Same meaning of the tolerances as ``torch.autograd.gradcheck``: the full Jacobia
 twice, analytically (one backward pass per output element) and numerically (central
 differences with step ``eps`` per input element), and every entry must satisfy
 ``|analytic - numeric| <= atol + rtol * |numeric|``. A failure names the input, the index and
-both values.
+both values, and a diagnosis (gatelab.diagnose) names the likely cause with a concept hint:
+sign flip, factor (sum vs mean), transpose, missing accumulation (= instead of +=), a kink
+crossed by ±eps, or float32 noise. ``GradcheckError.report.inputs[i].diagnosis`` holds it, with
+the per-element relative-error map.
 
 ``fn_or_gate`` is a gate (built-in like ``gl.gates.Sigmoid()`` or a ``gl.Gate`` subclass
 instance), or a function of graph nodes returning a node, e.g.
@@ -20,6 +23,7 @@ from typing import Callable, List, Optional, Sequence, Tuple
 import numpy as np
 
 from gatelab import _core
+from gatelab.diagnose import Diagnosis, diagnose_gradients
 from gatelab.graph import Graph, Node
 
 __all__ = ["gradcheck", "GradcheckError", "GradcheckReport", "InputCheck", "jacobians"]
@@ -45,6 +49,18 @@ class InputCheck:
     output_shape: Tuple[int, ...]
     atol: float
     rtol: float
+    one_sided: Optional[Tuple[np.ndarray, np.ndarray]] = field(default=None, repr=False)  # forward, backward differences
+    diagnosis: Optional[Diagnosis] = None
+
+    def diagnose(self, x: Optional[np.ndarray] = None, eps: Optional[float] = None) -> Diagnosis:
+        """Classifies the disagreement (gatelab.diagnose) on the Jacobians, shaped (*output, *input)."""
+        shape = self.output_shape + self.input_shape
+        one_sided = None if self.one_sided is None else tuple(j.reshape(shape) for j in self.one_sided)
+        like = x if x is not None else np.zeros(self.input_shape)
+        self.diagnosis = diagnose_gradients(self.analytic.reshape(shape), self.numeric.reshape(shape), x=like,
+                                            h=eps, dtype=getattr(x, "dtype", None), name=self.name,
+                                            one_sided=one_sided, atol=self.atol, rtol=self.rtol)
+        return self.diagnosis
 
     @property
     def excess(self) -> np.ndarray:
@@ -96,12 +112,19 @@ class GradcheckReport:
     def max_rel_error(self) -> float:
         return max((c.rel_error for c in self.inputs), default=0.0)
 
+    @property
+    def diagnosis(self) -> Optional[Diagnosis]:
+        """The diagnosis of the first failing input (None when all pass)."""
+        return next((c.diagnosis for c in self.inputs if not c.passed), None)
+
     def __str__(self) -> str:
         lines = []
         for c in self.inputs:
             status = "ok" if c.passed else "FAILED"
             lines.append(f"input {c.index} '{c.name}' {c.input_shape}: max abs error {c.max_abs_error:.3g}, "
                          f"relative error {c.rel_error:.3g} [{status}]")
+            if not c.passed and c.diagnosis is not None:
+                lines.append("  " + c.diagnosis.summary())
         return "\n".join(lines)
 
 
@@ -150,7 +173,13 @@ class _GraphRunner:
 
 
 def _runner(fn_or_gate, arrays):
-    if isinstance(fn_or_gate, _core.NativeGate) or (hasattr(fn_or_gate, "forward") and hasattr(fn_or_gate, "backward")):
+    if isinstance(fn_or_gate, _core.NativeGate):
+        # A built-in gate runs as a one-node graph, so the C++ engine can check it in parallel.
+        gate = fn_or_gate.clone()
+        runner = _GraphRunner(lambda *nodes: nodes[0].graph.apply(gate, *nodes), arrays)
+        runner.name = fn_or_gate.name
+        return runner
+    if hasattr(fn_or_gate, "forward") and hasattr(fn_or_gate, "backward"):
         return _GateRunner(fn_or_gate)
     if callable(fn_or_gate):
         return _GraphRunner(fn_or_gate, arrays)
@@ -174,11 +203,23 @@ def _as_inputs(inputs) -> List[np.ndarray]:
 def jacobians(fn_or_gate, inputs, eps: float = 1e-6):
     """Analytic and numeric Jacobians of fn_or_gate at inputs: a list of (analytic, numeric)
     pairs, one per float input, each of shape (output size, input size); None for others."""
+    pairs, arrays, out_shape, _ = _jacobians(fn_or_gate, inputs, eps)
+    return pairs, arrays, out_shape
+
+
+def _jacobians(fn_or_gate, inputs, eps: float):
+    """jacobians() plus the runner that computed them (for the diagnosis' extra evaluations)."""
     arrays = _as_inputs(inputs)
     runner = _runner(fn_or_gate, arrays)
     base = runner.forward(arrays)
     out_size = base.size
     float_inputs = [i for i, a in enumerate(arrays) if a.dtype.kind == "f"]
+    if isinstance(runner, _GraphRunner):
+        # The C++ engine: per-thread graph clones, every perturbation in parallel.
+        graph = runner.graph._g
+        checks = _core.check_jacobians(graph, runner.output.id, [runner.nodes[i].id for i in float_inputs], eps)
+        found = dict(zip(float_inputs, checks))
+        return [found.get(i) for i in range(len(arrays))], arrays, base.shape, runner
     analytic = {i: np.zeros((out_size, arrays[i].size)) for i in float_inputs}
     # Analytic: row k of the Jacobian is the backward pass with upstream gradient e_k.
     for k in range(out_size):
@@ -207,17 +248,39 @@ def jacobians(fn_or_gate, inputs, eps: float = 1e-6):
             numeric[i][:, j] = ((plus - minus) / (2 * eps)).ravel()
     runner.forward(arrays)  # leave the gate's saved state at the unperturbed inputs
     result = [(analytic[i], numeric[i]) if i in analytic else None for i in range(len(arrays))]
-    return result, arrays, base.shape
+    return result, arrays, base.shape, runner
+
+
+def _one_sided(runner, arrays, i: int, columns, eps: float):
+    """Forward and backward difference Jacobians of input i for the given input elements
+    (zero elsewhere): where they disagree, x ± eps straddles a kink. Only failing elements
+    need them, so the check itself stays on the fast (parallel) path."""
+    base = runner.forward(arrays).astype(np.float64).ravel()
+    right = np.zeros((base.size, arrays[i].size))
+    left = np.zeros_like(right)
+    flat = arrays[i].reshape(-1)
+    for j in columns:
+        old = flat[j]
+        try:
+            flat[j] = old + eps
+            right[:, j] = (runner.forward(arrays).astype(np.float64).ravel() - base) / eps
+            flat[j] = old - eps
+            left[:, j] = (base - runner.forward(arrays).astype(np.float64).ravel()) / eps
+        finally:
+            flat[j] = old
+    runner.forward(arrays)
+    return right, left
 
 
 def gradcheck(fn_or_gate, inputs, eps: float = 1e-6, atol: float = 1e-5, rtol: float = 1e-3,
               raise_exception: bool = True, names: Optional[Sequence[str]] = None) -> bool:
     """True if analytic and numeric Jacobians agree for every float input (torch's tolerances).
 
-    On failure raises GradcheckError naming the input and index (or returns False when
-    ``raise_exception=False``). The error's ``report`` holds both Jacobians per input.
+    On failure raises GradcheckError naming the input and index and the likely cause with a
+    hint (or returns False when ``raise_exception=False``). The error's ``report`` holds both
+    Jacobians and the diagnosis per input.
     """
-    pairs, arrays, out_shape = jacobians(fn_or_gate, inputs, eps)
+    pairs, arrays, out_shape, runner = _jacobians(fn_or_gate, inputs, eps)
     if any(a.dtype == np.float32 for a in arrays):
         warnings.warn("gradcheck: an input is float32; the tolerances are meant for float64 inputs",
                       stacklevel=2)
@@ -226,11 +289,17 @@ def gradcheck(fn_or_gate, inputs, eps: float = 1e-6, atol: float = 1e-5, rtol: f
         if pair is None:
             continue
         name = names[i] if names is not None else f"input{i}"
-        report.inputs.append(InputCheck(i, name, pair[0], pair[1], tuple(arrays[i].shape), tuple(out_shape),
-                                        atol, rtol))
+        check = InputCheck(i, name, np.asarray(pair[0]), np.asarray(pair[1]), tuple(arrays[i].shape),
+                           tuple(out_shape), atol, rtol)
+        if not check.passed:
+            failing = np.flatnonzero(np.any(check.excess > 0, axis=0))
+            check.one_sided = _one_sided(runner, arrays, i, failing, eps)
+        check.diagnose(arrays[i], eps)
+        report.inputs.append(check)
     failed = [c for c in report.inputs if not c.passed]
     if failed:
         if raise_exception:
-            raise GradcheckError("gradcheck failed: " + failed[0].describe_failure(), report)
+            raise GradcheckError("gradcheck failed: " + failed[0].describe_failure() + "\n"
+                                 + failed[0].diagnosis.summary(), report)
         return False
     return True

@@ -337,6 +337,38 @@ class Graph:
         self._g.jvp(pairs)
         return self._check(output).tangent
 
+    # ---- instruments: thin entry points to gatelab.trace, .jacobian, .drawing, .steps ----------
+    def trace(self, output: Optional[Node] = None, seed=None, **options):
+        """The evaluation, forward-derivative and adjoint trace tables (gatelab.trace.trace)."""
+        from gatelab.trace import trace
+        return trace(self, output, seed, **options)
+
+    def jacobian(self, output: Node, wrt, *, mode: str = "reverse"):
+        """d output / d wrt, shape (output.size, wrt.size) (gatelab.jacobian.jacobian)."""
+        from gatelab.jacobian import jacobian
+        return jacobian(self, output, wrt, mode=mode)
+
+    def check_vjp(self, output: Node, wrt: Node, upstream=None, **options):
+        """J^T · upstream from the explicit Jacobian next to backward's (gatelab.jacobian.check_vjp)."""
+        from gatelab.jacobian import check_vjp
+        return check_vjp(self, output, wrt, upstream, **options)
+
+    def backward_steps(self, output: Optional[Node] = None, grad=None):
+        """Backward one gate at a time, with each edge's share (gatelab.steps.backward_steps)."""
+        from gatelab.steps import backward_steps
+        return backward_steps(self, output, grad)
+
+    def to_dot(self, output: Optional[Node] = None, step: Optional[int] = None, **options) -> str:
+        """DOT text: each node's op, value and gradient (gatelab.drawing.to_dot)."""
+        from gatelab.drawing import to_dot
+        return to_dot(self, output, step, **options)
+
+    def draw(self, output: Optional[Node] = None, step: Optional[int] = None, **options):
+        """Renders the graph with dot or matplotlib; step=k shows the k-th backward step
+        (gatelab.drawing.draw)."""
+        from gatelab.drawing import draw
+        return draw(self, output, step, **options)
+
     def zero_grad(self) -> None:
         """Sets every gradient held by the graph to zero."""
         self._g.zero_grad()

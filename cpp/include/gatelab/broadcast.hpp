@@ -26,8 +26,8 @@ struct BroadcastPlan {
 };
 
 // Throws ValueError naming `who` when the shapes do not broadcast.
-BroadcastPlan broadcast_plan(const std::string& who, const Shape& a, const Shape& b);
-Shape broadcast_shape(const std::string& who, const Shape& a, const Shape& b);
+BroadcastPlan broadcast_plan(const char* who, const Shape& a, const Shape& b);
+Shape broadcast_shape(const char* who, const Shape& a, const Shape& b);
 
 // f(i, ia, ib) for every output index i with the matching input indices. Parallel when both
 // operands are full or one is a scalar (independent writes to out[i]); `serial` forces order.

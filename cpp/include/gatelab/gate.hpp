@@ -22,7 +22,41 @@ struct TensorSpec {
   Shape shape;
 };
 
-using Inputs = std::vector<Tensor>;        // input values (cheap handles to shared storage)
+// A gate's input values: a view of tensors owned by the graph (or the caller), so running a
+// gate copies no tensor handles. in[i] is a const Tensor&.
+class Inputs {
+ public:
+  Inputs() = default;
+  explicit Inputs(const std::vector<Tensor>& tensors) {
+    for (const Tensor& t : tensors) push_back(t);
+  }
+  void push_back(const Tensor& t) { items_.push_back(&t); }
+  void push_back(Tensor&&) = delete;  // a view must not point at a temporary
+  void clear() { items_.clear(); }
+  std::size_t size() const { return items_.size(); }
+  bool empty() const { return items_.empty(); }
+  const Tensor& operator[](std::size_t i) const { return *items_[i]; }
+
+  class const_iterator {
+   public:
+    explicit const_iterator(const Tensor* const* p) : p_(p) {}
+    const Tensor& operator*() const { return **p_; }
+    const_iterator& operator++() {
+      ++p_;
+      return *this;
+    }
+    bool operator!=(const const_iterator& o) const { return p_ != o.p_; }
+
+   private:
+    const Tensor* const* p_;
+  };
+  const_iterator begin() const { return const_iterator(items_.data()); }
+  const_iterator end() const { return const_iterator(items_.data() + items_.size()); }
+
+ private:
+  std::vector<const Tensor*> items_;
+};
+
 using InputGrads = std::vector<Tensor*>;   // gradient buffers to accumulate into; nullptr = not needed
 using Tangents = std::vector<const Tensor*>;  // forward-mode tangents; nullptr = zero tangent
 
@@ -53,6 +87,8 @@ class Gate {
   // Forward mode: tangent_out = Σ_i ∂out/∂in[i] · tangent_in[i] (a Jacobian-vector product).
   virtual void jvp(Tensor& tangent_out, const Tangents& tangent_in, const Inputs& in, const Tensor& out);
 
+  // False for gates that call back into Python (they need the GIL, so they run on one thread).
+  virtual bool native() const { return true; }
   // A fresh gate with the same hyper-parameters and no saved state (per-thread graphs).
   virtual std::unique_ptr<Gate> clone() const = 0;
   // The named state forward saved for backward, for inspection.
@@ -65,7 +101,7 @@ class Gate {
   // Used standalone ("flat" style: out = gate.forward(a, b); da, db = gate.backward(dout)), a
   // gate keeps the inputs and output of its last forward call here for the backward call.
   struct FlatCall {
-    Inputs inputs;
+    std::vector<Tensor> inputs;
     Tensor out;
   };
   FlatCall& flat_call() { return flat_call_; }

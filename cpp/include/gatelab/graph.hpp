@@ -98,11 +98,17 @@ class ComputationalGraph {
   void run_forward(const std::vector<NodeId>& order);
   void run_backward(NodeId output, const Tensor* upstream, bool accumulate);
   [[noreturn]] void rethrow_in_node(NodeId id, const char* pass);
+  void structure_changed();  // nodes or edges changed: orders must be recomputed
+  // ancestors() of the last output asked for, kept until the structure changes.
+  const std::vector<NodeId>& cached_ancestors(NodeId output);
 
   std::vector<Node> nodes_;
   std::unordered_map<std::string, NodeId> by_name_;
   std::vector<NodeId> topo_;
   bool topo_valid_ = false;
+  std::vector<NodeId> ancestors_;
+  NodeId ancestors_of_ = 0;
+  bool ancestors_valid_ = false;
   bool fresh_ = false;
   std::string stale_reason_ = "the graph has not been run forward yet";
   std::uint64_t token_;

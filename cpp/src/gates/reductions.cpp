@@ -79,7 +79,7 @@ void ReduceGate<Kind>::reduce(T* y, const T* x, const Shape& in_shape, std::size
     return;
   }
   std::vector<double> acc(out_size, 0.0);
-  BroadcastPlan plan = broadcast_plan(name(), kept_shape(in_shape), in_shape);
+  BroadcastPlan plan = broadcast_plan(name().c_str(), kept_shape(in_shape), in_shape);
   for_each_broadcast(plan, true, [&](std::size_t i, std::size_t j, std::size_t) { acc[j] += x[i]; });
   for (std::size_t j = 0; j < out_size; ++j) y[j] = static_cast<T>(acc[j] * scale);
 }
@@ -104,7 +104,7 @@ void ReduceGate<Kind>::backward(const InputGrads& din, const Tensor& dout, const
     const T scale = Kind == ReduceKind::mean && n ? T(double(out.size()) / double(n)) : T(1);
     const T* dy = dout.data<T>();
     T* dx = din[0]->data<T>();
-    BroadcastPlan plan = broadcast_plan(name(), kept_shape(in[0].shape()), in[0].shape());
+    BroadcastPlan plan = broadcast_plan(name().c_str(), kept_shape(in[0].shape()), in[0].shape());
     for_each_broadcast(plan, false, [&](std::size_t i, std::size_t j, std::size_t) { dx[i] += scale * dy[j]; });
   });
 }
