@@ -394,3 +394,27 @@ def test_cli_errors_are_messages(capsys):
     assert "give a SUBMISSION" in capsys.readouterr().err
     assert main(["grade", "no-such-assignment", "x.ipynb"]) == 2
     assert "no assignment 'no-such-assignment'" in capsys.readouterr().err
+
+
+def test_test_processes_run_as_nobody_when_root(tmp_path, monkeypatch):
+    """As root (Gradescope), student code runs as ``nobody``: it cannot read the tests or write
+    the grader's files. Forced here because this machine's Python lives under /root, which nobody
+    cannot import from; the submission only uses modules the sandbox preloads."""
+    import pwd
+
+    monkeypatch.setenv("GATELAB_DROP_PRIVILEGES", "1")
+    root = tmp_path / "Z"
+    (root / "tests").mkdir(parents=True)
+    (root / "assignment.toml").write_text('[assignment]\nname = "Z"\n')
+    expected_uid = pwd.getpwnam("nobody").pw_uid if os.getuid() == 0 else os.getuid()
+    (root / "tests" / "test_public.py").write_text(
+        "def test_uid(student):\n"
+        f"    assert student.my_uid() == {expected_uid}\n\n"
+        "def test_tests_unreadable(student):\n"
+        f"    assert student.can_read(__file__) is {os.getuid() != 0}\n")
+    sub = tmp_path / "sub.py"
+    sub.write_text("import os\n\ndef my_uid():\n    return os.getuid()\n\n"
+                   "def can_read(path):\n    try:\n        open(path).read()\n        return True\n"
+                   "    except OSError:\n        return False\n")
+    r = grade(root, sub)
+    assert not r.errors and [t.status for t in r.tests] == ["passed", "passed"], [t.output for t in r.tests]

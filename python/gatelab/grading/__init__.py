@@ -1,8 +1,9 @@
 """gatelab's autograder: assignments authored once, graded safely, Gradescope-ready.
 
-    from gatelab.grading import grade, grade_all
+    from gatelab.grading import grade, grade_all, demo_a1
     result = grade("A1", "alice.ipynb", json_path="results.json")
     print(result.score, "/", result.max_score)
+    demo_a1()          # A1's sample submissions, graded, against their expected scores
 
 The pieces: ``assignment`` (an assignment's folder and settings), ``authoring`` (solution
 notebook -> student notebook, autograder bundle, Gradescope zip), ``submission`` (a student's
@@ -17,9 +18,10 @@ from gatelab.grading.assignment import Assignment, AssignmentError, find_assignm
 from gatelab.grading.checks import as_array, check_close, check_gradient, check_scalar
 from gatelab.grading.failures import GradingFailure, IntegrityViolation, StudentCrash, StudentError, WrongAnswer
 from gatelab.grading.runner import GradeResult, TestResult, grade, grade_all
+from gatelab.grading.samples import demo, demo_a1
 
 __all__ = [
     "Assignment", "AssignmentError", "find_assignment", "grade", "grade_all", "GradeResult", "TestResult",
     "as_array", "check_close", "check_gradient", "check_scalar", "GradingFailure", "WrongAnswer",
-    "StudentError", "StudentCrash", "IntegrityViolation",
+    "StudentError", "StudentCrash", "IntegrityViolation", "demo", "demo_a1",
 ]

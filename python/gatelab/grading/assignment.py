@@ -22,6 +22,7 @@
     output_kb = 1024           # printed output per test
     hidden_visibility = "after_published"   # Gradescope visibility of hidden tests
     preload = ["gatelab"]      # imported once before forking test processes
+    requirements = []          # extra PyPI packages the autograder installs (e.g. "scikit-learn")
 
     [integrity]
     blocked_imports = ["torch", "jax", "tensorflow", "autograd"]
@@ -66,6 +67,7 @@ class Assignment:
     preload: List[str] = field(default_factory=lambda: ["gatelab"])
     forbid: Dict[str, List[str]] = field(default_factory=dict)
     blocked_imports: List[str] = field(default_factory=lambda: ["torch", "jax", "tensorflow", "autograd"])
+    requirements: List[str] = field(default_factory=list)
 
     @classmethod
     def load(cls, root: Union[str, Path]) -> "Assignment":
@@ -88,6 +90,7 @@ class Assignment:
         if a.hidden_visibility not in VISIBILITIES:
             raise AssignmentError(f"{path}: hidden_visibility must be one of {VISIBILITIES}")
         a.preload = [str(m) for m in grading.get("preload", a.preload)]
+        a.requirements = [str(r) for r in grading.get("requirements", [])]
         a.forbid = {str(k): [str(r) for r in v] for k, v in integrity.get("forbid", {}).items()}
         a.blocked_imports = [str(m) for m in integrity.get("blocked_imports", a.blocked_imports)]
         if not a.tests_dir.is_dir():

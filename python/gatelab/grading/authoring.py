@@ -156,11 +156,11 @@ python3 -m venv /autograder/venv
 /autograder/venv/bin/pip install -q --upgrade pip
 /autograder/venv/bin/pip install -q "scikit-build-core>=0.11" "pybind11>=3" "cmake>=3.25" ninja
 if ls gatelab-*.tar.gz >/dev/null 2>&1; then
-  /autograder/venv/bin/pip install -q --no-build-isolation gatelab-*.tar.gz
+  /autograder/venv/bin/pip install -q --no-build-isolation "$(ls gatelab-*.tar.gz)[grading]"
 else
   /autograder/venv/bin/pip install -q --no-build-isolation "{requirement}"
 fi
-"""
+{extra}"""
 
 _RUN_AUTOGRADER = """#!/usr/bin/env bash
 # Gradescope runs this for every submission. gatelab grade always writes results.json; the last
@@ -176,9 +176,11 @@ fi
 """
 
 
-def _zip(out: Path, bundle: Path, requirement: str, sdist: Optional[Path]) -> Path:
+def _zip(out: Path, bundle: Path, requirement: str, extra: List[str], sdist: Optional[Path]) -> Path:
     path = out / "autograder.zip"
-    entries = [("setup.sh", _SETUP_SH.replace("{requirement}", requirement).encode(), 0o755),
+    extra_line = ("/autograder/venv/bin/pip install -q " + " ".join(f'"{r}"' for r in extra) + "\n") if extra else ""
+    setup = _SETUP_SH.replace("{requirement}", requirement).replace("{extra}", extra_line)
+    entries = [("setup.sh", setup.encode(), 0o755),
                ("run_autograder", _RUN_AUTOGRADER.encode(), 0o755)]
     for file in sorted(bundle.rglob("*")):
         if file.is_file() and "__pycache__" not in file.parts:
@@ -236,7 +238,7 @@ def assign(assignment: Union[str, Path, Assignment], out: Union[str, Path], sdis
     from gatelab import __version__
 
     package = _build_sdist_or_none(out, sdist)
-    _zip(out, bundle, f"gatelab=={__version__}", package)
+    _zip(out, bundle, f"gatelab[grading]=={__version__}", a.requirements, package)
     if samples and (a.samples_dir / "samples.toml").is_file():
         from gatelab.grading.samples import materialize
 

@@ -4,7 +4,8 @@
   ``gl.layers.conv_forward``, ...) are wrapped. When one is called while a student function that
   is graded on it is running (found on the call stack), the call is recorded and refused. The
   assignment lists which references each graded function must not use, e.g.
-  ``"affine_forward" = ["gatelab.affine", "gatelab.gates.Affine"]``; ``"*"`` applies everywhere.
+  ``"affine_forward" = ["gatelab.affine", "gatelab.gates.Affine"]``; a class name covers its
+  methods, a function its nested functions, and ``"*"`` everything.
 * **Own code.** A name the tests use must be a function written in the submission, or a class
   defined there that does not inherit a built-in C++ gate (``class G(gl.gates.Affine)`` would
   inherit the answer) — ``affine_forward = gl.affine`` is refused.
@@ -119,7 +120,7 @@ class Integrity:
     def _forbidden_for(self, qualname: str) -> List[str]:
         refs = list(self.forbid.get("*", ()))
         for key, values in self.forbid.items():
-            if key != "*" and (qualname == key or qualname.startswith(key + ".<locals>.")):
+            if key != "*" and (qualname == key or qualname.startswith(key + ".")):   # methods, nested functions
                 refs.extend(values)
         return refs
 

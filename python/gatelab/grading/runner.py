@@ -227,9 +227,13 @@ def _run_session(a: Assignment, parsed: dict, result: GradeResult, keep_workdir:
 
 def _can_drop_privileges() -> bool:
     """Test processes become ``nobody`` when we are root and ``nobody`` can read Python, NumPy and
-    gatelab (Gradescope's image; not a Python installed under /root, which nobody cannot import)."""
-    if os.getuid() != 0:
+    gatelab (Gradescope's image; not a Python installed under /root, which nobody cannot import).
+    GATELAB_DROP_PRIVILEGES=1 forces it (as root), =0 prevents it."""
+    forced = os.environ.get("GATELAB_DROP_PRIVILEGES")
+    if os.getuid() != 0 or forced == "0":
         return False
+    if forced == "1":
+        return True
     import sysconfig
 
     import numpy
