@@ -278,16 +278,47 @@ def test_missing_submission_and_missing_assignment(tmp_path):
 
 
 def test_broken_test_file_is_a_grader_problem(tmp_path):
-    root = tmp_path / "Z"
-    (root / "tests").mkdir(parents=True)
-    (root / "assignment.toml").write_text('[assignment]\nname = "Z"\n')
-    (root / "tests" / "test_public.py").write_text("import no_such_module\n\ndef test_x():\n    pass\n")
+    root = _assignment(tmp_path / "Z", "import no_such_module\n\ndef test_x():\n    pass\n")
     sub = tmp_path / "sub.py"
     sub.write_text("def f():\n    return 1\n")
     r = grade(root, sub, json_path=tmp_path / "r.json")
     assert r.errors and "failed to load" in r.errors[0]
     data = json.loads((tmp_path / "r.json").read_text())
     assert data["score"] == 0 and "course staff" in data["output"]
+
+
+def _assignment(root, tests, toml=""):
+    (root / "tests").mkdir(parents=True)
+    (root / "assignment.toml").write_text(f'[assignment]\nname = "{root.name}"\n{toml}')
+    (root / "tests" / "test_public.py").write_text(tests)
+    return root
+
+
+def test_a_grading_session_that_dies_costs_only_unreported_tests(tmp_path):
+    root = _assignment(tmp_path / "Z", "import os\n\ndef test_a():\n    pass\n\n"
+                                        "def test_b():\n    os._exit(3)\n\ndef test_c():\n    pass\n")
+    sub = tmp_path / "sub.py"
+    sub.write_text("x = 1\n")
+    r = grade(root, sub, json_path=tmp_path / "r.json")
+    assert [t.status for t in r.tests] == ["passed", "failed", "failed"]
+    assert "ended before this test" in r.tests[1].output
+    assert r.errors and "ended before reporting every test" in r.errors[0]
+    assert json.loads((tmp_path / "r.json").read_text())["score"] == 1
+
+
+def test_a_stalled_grading_session_is_stopped(tmp_path, monkeypatch):
+    from gatelab.grading import runner
+
+    monkeypatch.setattr(runner, "_SLACK", 1.0)
+    root = _assignment(tmp_path / "Z", "import time\n\ndef test_a():\n    pass\n\n"
+                                        "def test_b():\n    time.sleep(600)\n",
+                       "[grading]\ntime_limit = 1\nload_limit = 1\n")
+    sub = tmp_path / "sub.py"
+    sub.write_text("x = 1\n")
+    r = grade(root, sub)
+    assert [t.status for t in r.tests] == ["passed", "failed"] and r.execution_time < 60
+    assert "stalled in test tests/test_public.py::test_b" in r.errors[0]
+    assert "far beyond its time limit" in r.tests[1].output
 
 
 def test_grade_removes_its_temporary_folders(tmp_path, monkeypatch):
@@ -403,15 +434,11 @@ def test_test_processes_run_as_nobody_when_root(tmp_path, monkeypatch):
     import pwd
 
     monkeypatch.setenv("GATELAB_DROP_PRIVILEGES", "1")
-    root = tmp_path / "Z"
-    (root / "tests").mkdir(parents=True)
-    (root / "assignment.toml").write_text('[assignment]\nname = "Z"\n')
     expected_uid = pwd.getpwnam("nobody").pw_uid if os.getuid() == 0 else os.getuid()
-    (root / "tests" / "test_public.py").write_text(
-        "def test_uid(student):\n"
-        f"    assert student.my_uid() == {expected_uid}\n\n"
-        "def test_tests_unreadable(student):\n"
-        f"    assert student.can_read(__file__) is {os.getuid() != 0}\n")
+    root = _assignment(tmp_path / "Z", "def test_uid(student):\n"
+                                        f"    assert student.my_uid() == {expected_uid}\n\n"
+                                        "def test_tests_unreadable(student):\n"
+                                        f"    assert student.can_read(__file__) is {os.getuid() != 0}\n")
     sub = tmp_path / "sub.py"
     sub.write_text("import os\n\ndef my_uid():\n    return os.getuid()\n\n"
                    "def can_read(path):\n    try:\n        open(path).read()\n        return True\n"

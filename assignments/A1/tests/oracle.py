@@ -55,3 +55,12 @@ def reference_grads(spec):
     g.forward()
     g.backward(nodes[-1])
     return np.array([0.0 if n.grad is None else float(n.grad) for n in nodes])
+
+
+def gate_errors(student, which, inputs, dout):
+    """The student's gate_gradient_errors on one of the harness's gates: a list, one error per input."""
+    errors = student.run("gate_errors", which, inputs, dout, what="gate_gradient_errors")
+    if not isinstance(errors, list) or len(errors) != len(inputs):
+        raise WrongAnswer(f"gate_gradient_errors should return a list with one relative error per input "
+                          f"({len(inputs)} here)")
+    return errors

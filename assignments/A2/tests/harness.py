@@ -4,6 +4,8 @@ built as the notebook's forward passes build them, so each function is tested on
 
 import numpy as np
 
+from gatelab.grading.models import accuracy, model_loss, train, with_params
+
 
 def forward(ns, name, *args):
     """out of a layer's forward pass (the cache stays here)."""
@@ -32,25 +34,18 @@ def loss(ns, name, x, y):
 def make_net(ns, params, reg):
     W1, W2 = params["W1"], params["W2"]
     net = ns.get("TwoLayerNet")(input_dim=W1.shape[0], hidden_dim=W1.shape[1], num_classes=W2.shape[1], reg=reg)
-    net.params.update({k: np.array(v) for k, v in params.items()})
-    return net
+    return with_params(net, params)
 
 
 def net_loss(ns, params, X, y, reg):
     """scores (y None) or (loss, grads) of the student's TwoLayerNet with the given parameters."""
-    result = make_net(ns, params, reg).loss(X, y)
-    if y is None:
-        return result
-    loss_value, grads = result
-    return float(np.asarray(loss_value)), {k: grads[k] for k in params}
+    return model_loss(make_net(ns, params, reg), X, y)
 
 
-def train_net(ns, X, y, X_val, y_val, hidden_dim, reg, learning_rate, steps):
-    """Validation accuracy after full-batch gradient descent on the student's network."""
+def train_net(ns, X, y, X_val, y_val, hidden_dim, reg, learning_rate, batches):
+    """Validation accuracy of the student's network after gradient descent over ``batches``."""
     net = ns.get("TwoLayerNet")(input_dim=X.shape[1], hidden_dim=hidden_dim, num_classes=int(y.max()) + 1,
                                 reg=reg, seed=0)
-    for _ in range(steps):
-        _, grads = net.loss(X, y)
-        for k in net.params:
-            net.params[k] = net.params[k] - learning_rate * np.asarray(grads[k])
-    return float(np.mean(np.asarray(net.loss(X_val)).argmax(axis=1) == y_val))
+    params = train(lambda p, xb, yb: model_loss(with_params(net, p), xb, yb), dict(net.params), X, y, batches,
+                   learning_rate)
+    return accuracy(model_loss(with_params(net, params), X_val), y_val)

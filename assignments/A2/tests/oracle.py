@@ -4,7 +4,8 @@ No answers are stored."""
 import numpy as np
 
 import gatelab as gl
-from gatelab.grading import check_close, check_gradient, check_scalar
+from gatelab.grading import check_gradient, check_scalar
+from gatelab.grading.models import accuracy, train
 
 LOSS_GATES = {"softmax_loss": lambda: gl.gates.SoftmaxCrossEntropy(), "svm_loss": lambda: gl.gates.SVMLoss(1.0)}
 
@@ -81,12 +82,12 @@ def check_net(student, rng, N, D, H, C, reg):
                        want_grads[k], x=params[k])
 
 
-def reference_training(X, y, X_val, y_val, hidden_dim, reg, learning_rate, steps):
-    """Validation accuracy of the harness's training run, with gatelab's graph as the network."""
+def reference_training(X, y, X_val, y_val, hidden_dim, reg, learning_rate, batches):
+    """Validation accuracy of the harness's training run, with gatelab's graph as the network
+    (initialized as the notebook's TwoLayerNet is)."""
     rng = np.random.default_rng(0)
+    classes = int(y.max()) + 1
     params = {"W1": 0.1 * rng.standard_normal((X.shape[1], hidden_dim)), "b1": np.zeros(hidden_dim),
-              "W2": 0.1 * rng.standard_normal((hidden_dim, int(y.max()) + 1)), "b2": np.zeros(int(y.max()) + 1)}
-    for _ in range(steps):
-        _, grads = net_reference(params, X, y, reg)
-        params = {k: params[k] - learning_rate * grads[k] for k in params}
-    return float(np.mean(net_reference(params, X_val, None, reg).argmax(axis=1) == y_val))
+              "W2": 0.1 * rng.standard_normal((hidden_dim, classes)), "b2": np.zeros(classes)}
+    params = train(lambda p, xb, yb: net_reference(p, xb, yb, reg), params, X, y, batches, learning_rate)
+    return accuracy(net_reference(params, X_val, None, reg), y_val)

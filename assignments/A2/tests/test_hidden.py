@@ -66,11 +66,10 @@ def test_two_layer_net_trains(student, rng):
     order = rng.permutation(len(y))
     X, y = X[order], y[order]
     train, val = slice(0, 120), slice(120, None)
-    accuracy = student.run("train_net", X[train], y[train], X[val], y[val], 20, 1e-3, 0.5, 200,
-                           what="TwoLayerNet, trained for 200 steps")
-    # The same training with gatelab's layers: how separable these clusters are.
-    reference = reference_training(X[train], y[train], X[val], y[val], 20, 1e-3, 0.5, 200)
+    batches = [np.arange(120)] * 200                     # full-batch gradient descent, 200 steps
+    args = (X[train], y[train], X[val], y[val], 20, 1e-3, 0.5, batches)
+    accuracy = student.run("train_net", *args, what="TwoLayerNet, trained for 200 steps")
+    reference = reference_training(*args)                # how separable these clusters are
     if not isinstance(accuracy, float) or accuracy < reference - 0.1:
         raise WrongAnswer(f"After 200 steps of gradient descent your network classifies {accuracy:.0%} of held-out "
                           f"points correctly; the same training with gatelab's layers reaches {reference:.0%}.")
-

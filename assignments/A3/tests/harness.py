@@ -1,7 +1,7 @@
 """A3 harness: runs inside the student's sandboxed process. Backward passes get caches built as
 the notebook's forward passes build them, so each layer is tested on its own."""
 
-import numpy as np
+from gatelab.grading.models import accuracy, model_loss, train, with_params
 
 
 def forward(ns, name, *args):
@@ -26,25 +26,17 @@ def make_net(ns, params, reg):
     side = int(round((params["W2"].shape[0] // F) ** 0.5)) * 2
     net = ns.get("ConvNet")(input_dim=(C, side, side), num_filters=F, hidden_dim=W3.shape[0],
                             num_classes=W3.shape[1], reg=reg)
-    net.params.update({k: np.array(v) for k, v in params.items()})
-    return net
+    return with_params(net, params)
 
 
 def net_loss(ns, params, X, y, reg):
     """scores (y None) or (loss, grads) of the student's ConvNet with the given parameters."""
-    result = make_net(ns, params, reg).loss(X, y)
-    if y is None:
-        return result
-    loss_value, grads = result
-    return float(np.asarray(loss_value)), {k: grads[k] for k in params}
+    return model_loss(make_net(ns, params, reg), X, y)
 
 
 def train_net(ns, X, y, X_val, y_val, reg, learning_rate, batches):
-    """Validation accuracy of the student's ConvNet after minibatch gradient descent over
-    ``batches`` (lists of indices into X)."""
+    """Validation accuracy of the student's ConvNet after gradient descent over ``batches``."""
     net = ns.get("ConvNet")(input_dim=X.shape[1:], reg=reg, seed=0)
-    for batch in batches:
-        _, grads = net.loss(X[batch], y[batch])
-        for k in net.params:
-            net.params[k] = net.params[k] - learning_rate * np.asarray(grads[k])
-    return float(np.mean(np.asarray(net.loss(X_val)).argmax(axis=1) == y_val))
+    params = train(lambda p, xb, yb: model_loss(with_params(net, p), xb, yb), dict(net.params), X, y, batches,
+                   learning_rate)
+    return accuracy(model_loss(with_params(net, params), X_val), y_val)

@@ -44,7 +44,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - Python 3.9/3.10
     import tomli as tomllib
 
-__all__ = ["Assignment", "find_assignment", "AssignmentError"]
+__all__ = ["Assignment", "find_assignment", "repository_root", "AssignmentError", "VISIBILITIES"]
 
 VISIBILITIES = ("visible", "hidden", "after_due_date", "after_published")
 
@@ -146,5 +146,3 @@ def find_assignment(spec: Union[str, Path]) -> Assignment:
     raise AssignmentError(f"no assignment {spec!r}: give its folder (holding assignment.toml), or a name "
                           "found under ./assignments")
 
-
-__all__ += ["repository_root", "VISIBILITIES"]

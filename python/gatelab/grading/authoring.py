@@ -34,7 +34,7 @@ from typing import List, Optional, Union
 from gatelab.grading.assignment import Assignment, find_assignment, repository_root
 from gatelab.grading.notebook import Cell, parse_percent, write_ipynb
 
-__all__ = ["assign", "student_cells", "solution_cells", "AuthoringError"]
+__all__ = ["assign", "student_cells", "solution_cells", "build_sdist", "AuthoringError"]
 
 BEGIN, END = "# BEGIN SOLUTION", "# END SOLUTION"
 
@@ -253,5 +253,3 @@ def _build_sdist_or_none(out: Path, wanted: bool) -> Optional[Path]:
     dist.mkdir()
     return build_sdist(dist)
 
-
-__all__ += ["build_sdist"]

@@ -34,9 +34,10 @@ from typing import Dict, List, Optional, Union
 from gatelab.grading.assignment import Assignment, find_assignment
 from gatelab.grading.submission import SubmissionError, load_submission
 
-__all__ = ["TestResult", "GradeResult", "grade", "grade_all", "find_submissions"]
+__all__ = ["TestResult", "GradeResult", "grade", "grade_all", "find_submissions", "write_csv"]
 
 _STARTUP_LIMIT = 180.0     # seconds for the session to start and collect its tests
+_SLACK = 60.0              # seconds a test may take beyond its limits (the oracle's own work)
 
 
 @dataclass
@@ -200,29 +201,36 @@ def _run_session(a: Assignment, parsed: dict, result: GradeResult, keep_workdir:
                                     pass_fds=[write_end], stdin=subprocess.DEVNULL, stdout=log,
                                     stderr=subprocess.STDOUT, start_new_session=True, cwd=str(workdir), env=env)
         os.close(write_end)
-        budget = a.time_limit + a.load_limit * (len(parsed["units"]) + 2) + 60.0
+        budget = a.time_limit + a.load_limit * (len(parsed["units"]) + 2) + _SLACK
         finished = _collect(read_end, proc, result, budget)
         os.close(read_end)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            pass
-        if not finished:
+        if finished:
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                pass
+        else:
+            _kill_group(proc)
             tail = (workdir / "session.log").read_text(errors="replace")[-3000:]
             result.errors.append("the grading session ended before reporting every test" +
                                  (f"; its log ends with:\n{tail}" if tail.strip() else ""))
     finally:
         if proc is not None:
-            try:
-                os.killpg(proc.pid, signal.SIGKILL)   # the session, its zygote and any test process left
-            except (ProcessLookupError, PermissionError):
-                pass
-            proc.wait()
+            _kill_group(proc)
         if keep_workdir:
             result.notes.append(f"(work folder kept: {workdir})")
         else:
             shutil.rmtree(workdir, ignore_errors=True)
         shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _kill_group(proc: subprocess.Popen) -> None:
+    """Ends the session, its zygote and any test process left (they share its process group)."""
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+    proc.wait()
 
 
 def _can_drop_privileges() -> bool:
@@ -357,5 +365,3 @@ def write_csv(graded: Dict[str, GradeResult], path: Union[str, Path]) -> None:
             writer.writerow([name, f"{r.score:g}", f"{r.max_score:g}", f"{percent:.1f}", problems] +
                             [f"{scores[fn]:g}" if fn in scores else "" for fn in functions])
 
-
-__all__ += ["write_csv"]

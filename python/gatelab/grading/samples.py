@@ -23,7 +23,7 @@ import sys
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Dict, List, Optional, Union
+from typing import TYPE_CHECKING, Dict, List, Union
 
 from gatelab.grading.assignment import Assignment, find_assignment, tomllib
 from gatelab.grading.authoring import solution_cells, student_cells
@@ -32,7 +32,8 @@ from gatelab.grading.notebook import Cell, parse_percent, write_ipynb, write_per
 if TYPE_CHECKING:
     from gatelab.grading.runner import GradeResult
 
-__all__ = ["Sample", "load_samples", "materialize", "demo", "demo_a1", "SampleError"]
+__all__ = ["Sample", "load_samples", "sample_cells", "materialize", "expected_score", "sample_rows", "print_table",
+           "demo", "demo_a1", "SampleError"]
 
 
 class SampleError(ValueError):
@@ -153,14 +154,3 @@ def demo_a1(jobs: int = 2) -> List[dict]:
 
 def expected_score(sample: Sample, points: Dict[str, float]) -> float:
     return sum(points.values()) - sum(points[f] for f in sample.expected_failures(list(points)))
-
-
-__all__ += ["sample_cells", "expected_score", "sample_rows", "print_table"]
-
-
-def _main(argv: Optional[List[str]] = None) -> None:  # pragma: no cover - python -m entry
-    demo(argv[0] if argv else "A1")
-
-
-if __name__ == "__main__":  # pragma: no cover
-    _main(sys.argv[1:])

@@ -32,6 +32,7 @@ import resource
 import signal
 import socket
 import sys
+import time
 import traceback
 import types
 from typing import Any, Dict, List
@@ -96,8 +97,7 @@ class _Zygote:
         self.children: List[int] = []
 
     def serve(self, control: socket.socket) -> None:
-        protocol_ok = json.dumps({"ok": True}).encode()
-        control.send(protocol_ok)
+        control.send(json.dumps({"ok": True}).encode())
         while True:
             try:
                 data, fds, _, _ = socket.recv_fds(control, 1 << 16, 1)
@@ -120,13 +120,11 @@ class _Zygote:
                 control.send(json.dumps({"status": status}).encode())
             elif op == "exit":
                 break
-        for pid in self.children:
+        for pid in list(self.children):
             self._reap(pid, kill=True, grace=0)
 
     def _reap(self, pid: int, kill: bool, grace: float) -> int:
         """Waits for a test process (killing its process group when asked or after ``grace``)."""
-        import time
-
         if pid not in self.children:
             return -1
         deadline = time.monotonic() + grace

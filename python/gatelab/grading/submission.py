@@ -18,9 +18,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
-from gatelab.grading.notebook import Cell, read_cells
+from gatelab.grading.notebook import read_cells
 
-__all__ = ["Unit", "Submission", "load_submission", "find_submission_file", "SubmissionError"]
+__all__ = ["Unit", "Submission", "load_submission", "find_submission_file", "SubmissionError", "compile_unit"]
 
 _DEF_NAME = re.compile(r"^(?:async\s+def|def|class)\s+([A-Za-z_]\w*)", re.M)
 _CHUNK_START = re.compile(r"^(?:@|def\s|async\s+def\s|class\s|import\s|from\s)")
@@ -241,5 +241,3 @@ def compile_unit(unit: dict) -> object:
         ast.increment_lineno(tree, unit["line_offset"])
     return compile(tree, unit["filename"], "exec", dont_inherit=True)
 
-
-__all__ += ["compile_unit"]
