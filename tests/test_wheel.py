@@ -199,6 +199,15 @@ def test_wheel_bundles_exactly_the_libraries_beyond_the_baseline(dist, tmp_path)
     assert rpath == ["$ORIGIN/../gatelab.libs"]
 
 
+def test_wheel_ships_the_licences_of_the_bundled_libraries(dist):
+    with zipfile.ZipFile(dist.wheel) as whl:
+        names = set(whl.namelist())
+        for lib in ("libopenblas0-openmp", "libgomp1", "libgfortran5", "libquadmath0"):
+            name = f"gatelab/third_party_licenses/{lib}.txt"
+            assert name in names, f"{name} missing from the wheel"
+        assert b"BSD" in whl.read("gatelab/third_party_licenses/libopenblas0-openmp.txt")
+
+
 def test_wheel_code_is_portable(dist, tmp_path):
     """Built without -march=native: the core uses no AVX/AVX-512 registers (x86-64 baseline is
     SSE2). OpenBLAS picks its kernels at run time (DYNAMIC_ARCH), so it is not checked here."""
@@ -350,10 +359,15 @@ def check_probe(result: dict, student: StudentVenv, dist: Dist) -> None:
         f"BLAS from {blas}, not from the wheel's {libs}"
     assert "native" not in info["cxx_flags"], info["cxx_flags"]
 
-    # Every library mapped because of gatelab is the wheel's own, Python's own, or baseline.
+    # Every library mapped because of gatelab is the wheel's own, Python's own (a standard-library
+    # extension gatelab imports, such as shutil's _bz2 and _lzma, and what those need), or baseline.
     added = set(result["after"]) - set(result["before"])
+    python_own = [p for p in added if p.startswith(result["base_prefix"] + os.sep) and p.endswith(".so")]
+    needed_by_python = {line.split("=>")[1].split()[0] for p in python_own
+                        for line in run(["ldd", p]).stdout.splitlines() if "=> /" in line}
     stray = [p for p in added if not (p.startswith(os.path.join(site, "gatelab") + os.sep) or p.startswith(libs)
                                       or p.startswith(result["base_prefix"] + os.sep)
+                                      or os.path.realpath(p) in {os.path.realpath(q) for q in needed_by_python}
                                       or in_baseline(p, dist.baseline))]
     assert not stray, f"gatelab loaded libraries from outside the wheel and the {dist.tag} baseline: {stray}"
     for prefix in ("libopenblas", "libgomp", "libgfortran"):
