@@ -15,7 +15,8 @@
 # differences. Keep the names and signatures given here. Your functions must compute their
 # results themselves: calling gatelab's built-in gate for the gate you are writing (say
 # `gl.gates.Multiply` inside `MultiplyGate.backward`) is detected and scores nothing. Use NumPy
-# freely. To run the public tests, run `gatelab grade . A1.ipynb` in the folder this notebook came in.
+# freely. To run the public tests, run `gatelab grade . A1.ipynb` in the folder this notebook
+# came in (it needs `pip install 'gatelab[grading]'`).
 
 # %%
 import math

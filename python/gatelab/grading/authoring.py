@@ -156,7 +156,7 @@ python3 -m venv /autograder/venv
 /autograder/venv/bin/pip install -q --upgrade pip
 /autograder/venv/bin/pip install -q "scikit-build-core>=0.11" "pybind11>=3" "cmake>=3.25" ninja
 if ls gatelab-*.tar.gz >/dev/null 2>&1; then
-  /autograder/venv/bin/pip install -q --no-build-isolation "$(ls gatelab-*.tar.gz)[grading]"
+  /autograder/venv/bin/pip install -q --no-build-isolation "gatelab[grading] @ file://$PWD/$(ls gatelab-*.tar.gz)"
 else
   /autograder/venv/bin/pip install -q --no-build-isolation "{requirement}"
 fi

@@ -168,7 +168,7 @@ def student(request):
     """The student's submission, in a fresh sandboxed process for this test."""
     if SESSION is None:
         raise RuntimeError("the student fixture exists only in a gatelab grading session")
-    s = Student(SESSION.sandbox, visible=not _hidden(request.node))
+    s = Student(SESSION.sandbox)
     request.node.stash[_STUDENT] = s
     yield s
     s.close()

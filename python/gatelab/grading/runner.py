@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import importlib.util
 import json
 import os
 import select
@@ -144,6 +145,8 @@ def grade(assignment: Union[str, Path, Assignment], submission: Union[str, Path]
     start = time.monotonic()
     result = GradeResult(assignment=str(getattr(assignment, "name", assignment)), submission=Path(submission).name)
     try:
+        if importlib.util.find_spec("pytest") is None:
+            raise RuntimeError("grading needs pytest: pip install 'gatelab[grading]'")
         a = assignment if isinstance(assignment, Assignment) else find_assignment(assignment)
         result.assignment, result.hidden_visibility = a.name, a.hidden_visibility
         try:
@@ -333,7 +336,8 @@ def grade_all(assignment: Union[str, Path, Assignment], folder: Union[str, Path]
     (score, max, and each test's points) and, with ``json_dir``, a results.json per submission."""
     a = assignment if isinstance(assignment, Assignment) else find_assignment(assignment)
     subs = find_submissions(folder)
-    names = {p: (p.stem if p.is_file() else p.name) for p in subs}
+    stems = [p.stem if p.is_file() else p.name for p in subs]
+    names = {p: (stem if stems.count(stem) == 1 else p.name) for p, stem in zip(subs, stems)}   # alice.py, alice/
 
     def one(p: Path) -> GradeResult:
         target = Path(json_dir) / f"{names[p]}.json" if json_dir is not None else None

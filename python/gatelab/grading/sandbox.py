@@ -275,6 +275,9 @@ def _dispatch(req: dict, namespace: Namespace, keep: Dict[int, Any], harness) ->
     if op == "call":
         return namespace.get(req["name"])(*args, **kwargs)
     if op == "run":
+        if harness is None or not hasattr(harness, req["name"]):
+            raise LookupError(f"the grader's harness has no function {req['name']!r} (a problem of the assignment, "
+                              "not of your code)")
         return getattr(harness, req["name"])(namespace, *args, **kwargs)
     if op == "method":
         return getattr(keep[req["ref"]], req["name"])(*args, **kwargs)

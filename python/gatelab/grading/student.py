@@ -157,10 +157,9 @@ def describe_status(status: int, limits: dict) -> str:
 class Student:
     """The submission as one test sees it: a fresh sandboxed process, started on first use."""
 
-    def __init__(self, sandbox: Sandbox, visible: bool = True):
+    def __init__(self, sandbox: Sandbox):
         self._sandbox = sandbox
         self._limits = sandbox.limits
-        self._visible = visible
         self._pid: Optional[int] = None
         self._sock: Optional[socket.socket] = None
         self._scratch: Optional[Path] = None
