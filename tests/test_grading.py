@@ -166,16 +166,24 @@ def test_malformed_markers(bad, message):
 
 
 @pytest.fixture(scope="module")
-def dist(tmp_path_factory):
-    out = tmp_path_factory.mktemp("dist") / "A1"
-    assign(A1, out)
+def dists(tmp_path_factory):
+    """gatelab assign's output for each assignment."""
+    out = {}
+    for name in ("A1", "A2", "A3"):
+        out[name] = tmp_path_factory.mktemp("dist") / name
+        assign(find_assignment(name), out[name])
     return out
 
 
-def _solution_lines():
-    """Every line of code inside a solution block of A1's source."""
+@pytest.fixture(scope="module")
+def dist(dists):
+    return dists["A1"]
+
+
+def _solution_lines(a):
+    """Every line of code inside a solution block of an assignment's source."""
     lines, inside = [], False
-    for line in A1.source.read_text().splitlines():
+    for line in a.source.read_text().splitlines():
         if line.strip() == "# BEGIN SOLUTION":
             inside = True
         elif line.strip() == "# END SOLUTION":
@@ -185,19 +193,20 @@ def _solution_lines():
     return lines
 
 
-def test_student_bundle_has_no_hidden_tests_and_no_answers(dist):
-    student = dist / "student"
+@pytest.mark.parametrize("name", ["A1", "A2", "A3"])
+def test_student_bundle_has_no_hidden_tests_and_no_answers(dists, name):
+    a, student = find_assignment(name), dists[name] / "student"
     files = sorted(str(p.relative_to(student)) for p in student.rglob("*") if p.is_file())
-    assert files == ["A1.ipynb", "assignment.toml", "tests/harness.py", "tests/oracle.py", "tests/test_public.py"]
-    nb = json.loads((student / "A1.ipynb").read_text())
+    assert files == [f"{name}.ipynb", "assignment.toml", "tests/harness.py", "tests/oracle.py", "tests/test_public.py"]
+    nb = json.loads((student / f"{name}.ipynb").read_text())
     code = "\n".join("".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "code")
     assert "SOLUTION" not in code
-    solution_lines = [line for line in _solution_lines() if len(line) > 12]
-    assert len(solution_lines) >= 15
+    solution_lines = [line for line in _solution_lines(a) if len(line) > 12]
+    assert len(solution_lines) >= 10
     assert not [line for line in solution_lines if line in code]
     tests = "".join((student / "tests" / f).read_text() for f in os.listdir(student / "tests"))
     assert not [line for line in solution_lines if "=" in line and line in tests]
-    assert code.count("raise NotImplementedError(") == 9
+    assert code.count("raise NotImplementedError(") == a.source.read_text().count("# BEGIN SOLUTION")
 
 
 def _float_literals(path):
@@ -205,10 +214,11 @@ def _float_literals(path):
             and isinstance(n.value, float)]
 
 
-def test_bundles_hold_no_expected_values(dist):
+@pytest.mark.parametrize("name", ["A1", "A2", "A3"])
+def test_bundles_hold_no_expected_values(dists, name):
     """The oracle is gatelab itself: no data files, and every number in the tests is an input
     setting (at most 3 significant digits), never a stored result."""
-    for bundle in (dist / "student", dist / "autograder"):
+    for bundle in (dists[name] / "student", dists[name] / "autograder"):
         suffixes = {p.suffix for p in bundle.rglob("*") if p.is_file()}
         assert suffixes <= {".py", ".ipynb", ".toml"}, suffixes
         for test_file in (bundle / "tests").glob("*.py"):
@@ -222,7 +232,7 @@ def test_autograder_bundle_and_zip(dist):
     assert sorted(p.name for p in (bundle / "tests").iterdir()) == [
         "harness.py", "oracle.py", "test_hidden.py", "test_public.py"]
     code = "".join(p.read_text() for p in bundle.rglob("*.py"))
-    assert not [line for line in _solution_lines() if len(line) > 12 and "=" in line and line in code]
+    assert not [line for line in _solution_lines(A1) if len(line) > 12 and "=" in line and line in code]
     with zipfile.ZipFile(dist / "autograder.zip") as z:
         names = z.namelist()
         assert {"setup.sh", "run_autograder", "assignment/assignment.toml", "assignment/tests/test_hidden.py"} <= set(names)
@@ -232,6 +242,15 @@ def test_autograder_bundle_and_zip(dist):
         assert "pip install" in z.read("setup.sh").decode()
     solution = json.loads((dist / "solution" / "A1.ipynb").read_text())
     assert "SOLUTION" not in json.dumps(solution)
+
+
+def test_zip_installs_what_the_assignment_needs(dists):
+    def setup(name):
+        with zipfile.ZipFile(dists[name] / "autograder.zip") as z:
+            return z.read("setup.sh").decode()
+
+    assert 'pip install -q "scikit-learn"' in setup("A3") and "scikit-learn" not in setup("A1")
+    assert "gatelab[grading]==" in setup("A1")
 
 
 def test_run_autograder_writes_results_json(dist, tmp_path):
