@@ -25,6 +25,7 @@ def main(argv) -> int:
     config = json.loads((workdir / "session.json").read_text())
     session = pytest_plugin.Session(config, events, workdir)
     pytest_plugin.SESSION = session
+    session.sandbox.launch()             # the zygote imports NumPy and gatelab while pytest collects
     (workdir / "pytest.ini").write_text("[pytest]\npython_files = test_*.py\n")
     args = [str(workdir / "tests"), "-c", str(workdir / "pytest.ini"), "--rootdir", str(workdir),
             "--noconftest", "-p", "no:cacheprovider", "-p", "no:randomly", "-q", "--tb=short",

@@ -46,10 +46,12 @@ class Sandbox:
         self.count = 0
         self.proc: Optional[subprocess.Popen] = None
         self.control: Optional[socket.socket] = None
+        self.ready = False
         self.config_path = self.workdir / "sandbox.json"
         self.config_path.write_text(json.dumps(config))
 
-    def _start(self) -> None:
+    def launch(self) -> None:
+        """Starts the zygote without waiting for it: it imports while pytest collects the tests."""
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         env = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1",
                    PYTHONDONTWRITEBYTECODE="1", MPLBACKEND="Agg")
@@ -63,20 +65,26 @@ class Sandbox:
             theirs.close()
             log.close()
         self.control = ours
-        ours.settimeout(120)
+        self.ready = False
+
+    def _wait_ready(self) -> None:
+        self.control.settimeout(120)
         try:
-            hello = json.loads(ours.recv(1 << 16) or b'{"ok": false, "error": "the zygote ended at start"}')
+            hello = json.loads(self.control.recv(1 << 16) or b'{"ok": false, "error": "the zygote ended at start"}')
         except socket.timeout:
             hello = {"ok": False, "error": "the zygote did not start within 120 s"}
-        ours.settimeout(None)
+        self.control.settimeout(None)
         if not hello.get("ok"):
             self.close()
             raise SandboxError("the sandbox could not start:\n" + hello.get("error", ""))
+        self.ready = True
 
     def _ask(self, request: dict, fd: Optional[int] = None) -> dict:
-        if self.proc is None or self.proc.poll() is not None:
-            self.close()
-            self._start()
+        if self.proc is None or (self.ready and self.proc.poll() is not None):
+            self.close()                 # never started, or died since: (re)start it
+            self.launch()
+        if not self.ready:
+            self._wait_ready()
         data = json.dumps(request).encode()
         try:
             if fd is None:
@@ -117,6 +125,7 @@ class Sandbox:
                 pass
             self.control.close()
             self.control = None
+        self.ready = False
         if self.proc is not None:
             try:
                 self.proc.wait(timeout=10)
