@@ -121,10 +121,10 @@ def pytest_runtest_makereport(item, call):
     report = yield
     fails = item.stash.setdefault(_FAILS, [])
     if (report.failed or report.skipped) and call.excinfo is not None:
-        fails.append((call.when, call.excinfo, report))
+        fails.append((call.excinfo, report))
     if call.when == "teardown" and SESSION is not None:
         meta = dict(item.user_properties).get("grading") or _meta(item, 0)
-        status, kind, output = _verdict(item, meta, fails)
+        status, kind, output = _verdict(meta, fails)
         student = item.stash.get(_STUDENT, None)
         if status == "failed" and student is not None and not meta["hidden"] and student.output.strip():
             output += "\n\nYour code printed:\n" + student.output
@@ -133,11 +133,11 @@ def pytest_runtest_makereport(item, call):
     return report
 
 
-def _verdict(item, meta: dict, fails: list):
-    """(status, kind, message for the student) from a test's failures."""
+def _verdict(meta: dict, fails: list):
+    """(status, kind, message for the student) from a test's failures (the first one counts)."""
     if not fails:
         return "passed", "", ""
-    when, excinfo, report = fails[0]
+    excinfo, report = fails[0]
     exc = excinfo.value
     about = f"This test checks: {meta['concept'] or meta['name']}."
     if isinstance(exc, GradingFailure):

@@ -20,7 +20,7 @@ def format_report(result: GradeResult, title: str = "", show_hidden: bool = True
         name = ("[hidden] " if t.hidden else "") + t.name
         name = name if len(name) <= name_width else name[: name_width - 3] + "..."
         points = f"{t.score:g}/{t.points:g}"
-        status = "passed" if t.status == "passed" else "FAILED"
+        status = "passed" if t.status == "passed" else ("FAILED (integrity)" if t.integrity else "FAILED")
         lines.append(f"  {t.number:>3}  {name.ljust(name_width)}  {points:>7}  {status}")
         if t.status != "passed" and t.output:
             body = t.output.strip().splitlines()
