@@ -18,7 +18,7 @@ PYTEST_ARGS ?=
 .PHONY: demo test setup system-deps wheel clean
 
 demo: $(VENV)/.built
-	$(PY) -m gatelab.demo
+	$(VENV)/bin/gatelab demo --grading
 
 test: $(VENV)/.built
 	@$(PY) -m pytest $(PYTEST_ARGS); rc=$$?; \

@@ -4,6 +4,7 @@
     gatelab grade A1 alice.ipynb [--json results.json]
     gatelab grade A1 --all submissions/ -j 2 [--csv grades.csv] [--json-dir results/]
     gatelab grade A1 --samples                   grade the sample submissions against their expected scores
+    gatelab demo                                 the lectures' worked examples and a gradient check of every gate
 
 Each subcommand is one ``_<name>_command(subparsers)`` function that adds its parser and sets
 ``func``; a new subcommand is one more function in ``COMMANDS``.
@@ -93,7 +94,24 @@ def _grade(args) -> int:
     return 1 if result.errors else 0
 
 
-COMMANDS = [_assign_command, _grade_command]
+def _demo_command(subparsers) -> None:
+    p = subparsers.add_parser("demo", help="the lectures' worked examples and a gradient check of every gate",
+                              description="What `make demo` prints: the lecture examples through the C++ graph, "
+                                          "trace tables, and a gradient-check table over every built-in gate.")
+    p.add_argument("--grading", action="store_true", help="also grade assignment A1's sample submissions")
+    p.set_defaults(func=_demo)
+
+
+def _demo(args) -> int:
+    from gatelab import demo
+
+    demo.main()
+    if args.grading:
+        demo.grading_section()
+    return 0
+
+
+COMMANDS = [_assign_command, _grade_command, _demo_command]
 
 
 def build_parser() -> argparse.ArgumentParser:
