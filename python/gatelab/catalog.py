@@ -57,6 +57,13 @@ CATALOG: Dict[str, GateEntry] = {
     "Softplus": GateEntry(gates.Softplus, _normal(3, 4)),
     "Sum": GateEntry(lambda: gates.Sum(axis=1), _normal(3, 4)),
     "Mean": GateEntry(lambda: gates.Mean(), _normal(3, 4)),
+    "Conv2d": GateEntry(lambda: gates.Conv2d(stride=2, padding=1, groups=2),
+                        lambda r: [r.normal(size=(2, 2, 5, 5)), r.normal(size=(2, 1, 3, 3)), r.normal(size=(2,))]),
+    "Conv1d": GateEntry(lambda: gates.Conv1d(padding=1, dilation=2),
+                        lambda r: [r.normal(size=(2, 2, 6)), r.normal(size=(3, 2, 2)), r.normal(size=(3,))]),
+    # Overlapping windows; normal draws are distinct, so every window has one clear maximum.
+    "MaxPool2d": GateEntry(lambda: gates.MaxPool2d(3, stride=2, padding=1), _normal(2, 2, 5, 5)),
+    "AvgPool2d": GateEntry(lambda: gates.AvgPool2d(3, stride=2, padding=1), _normal(2, 2, 5, 5)),
 }
 
 

@@ -39,6 +39,16 @@ inline void set_max_threads(int n) {
 #endif
 }
 
+// This thread's number within the current OpenMP team (0 outside one): an index into
+// per-thread buffers allocated for that team.
+inline int thread_index() {
+#ifdef _OPENMP
+  return omp_get_thread_num();
+#else
+  return 0;
+#endif
+}
+
 inline bool in_parallel_region() {
 #ifdef _OPENMP
   return omp_in_parallel() != 0;

@@ -1,0 +1,466 @@
+"""The distribution: `make wheel` builds a self-contained wheel and an sdist into dist/.
+
+What a student's machine has is simulated, not assumed: the wheel is installed with pip into a
+fresh venv (offline, numpy as its only other wheel) and run from there with a sanitized
+environment, once as is and once in a private mount namespace where this machine's compiler,
+C/C++ headers (xtensor, xtl, xsimd, cblas.h), Debian's OpenBLAS builds and its libgomp,
+libgfortran and libquadmath are hidden. Every shared library the process maps for gatelab must
+come from the wheel's gatelab.libs/ or from the manylinux baseline that the wheel's tag promises
+(auditwheel's own policy file says which libraries that is).
+
+The sdist builds from source where the Debian packages are present and, where they are not,
+stops with a message naming them.
+
+The wheel is built once per session by `make wheel`, which does nothing when dist/ is newer than
+every source. Nothing is written outside dist/, build/ and pytest's tmp_path: pip runs with
+--no-cache-dir and every subprocess gets TMPDIR inside tmp_path.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import json
+import os
+import re
+import shlex
+import subprocess
+import sys
+import sysconfig
+import tarfile
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+# Building the wheel compiles the core (when dist/ is out of date): slow, still part of make test.
+pytestmark = pytest.mark.slow
+
+ROOT = Path(__file__).resolve().parents[1]
+DIST = ROOT / "dist"
+VENV_PY = ROOT / ".venv" / "bin" / "python"   # the Makefile's venv; `make wheel` installs auditwheel there
+MULTIARCH = sysconfig.get_config_var("MULTIARCH") or "x86_64-linux-gnu"
+SYSLIB = Path("/usr/lib") / MULTIARCH
+# The libraries auditwheel must have copied into gatelab.libs/ (name prefixes; hashes follow).
+BUNDLED = ("libopenblas", "libgomp", "libgfortran", "libquadmath")
+# Debian packages the source build needs (CMakeLists.txt names them when one is missing).
+HEADER_PACKAGES = ("libxtensor-dev", "libxtensor-blas-dev", "xtl-dev", "libxsimd-dev")
+APT_PACKAGES = HEADER_PACKAGES + ("libopenblas-dev",)
+MAX_WHEEL_BYTES = 30 * 1024 * 1024
+
+
+def run(cmd, **kwargs) -> subprocess.CompletedProcess:
+    """Runs cmd and captures stdout and stderr together."""
+    return subprocess.run([str(c) for c in cmd], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                          text=True, **kwargs)
+
+
+def sanitized_env(home: Path, venv: Path | None = None) -> dict:
+    """A student's environment: no LD_LIBRARY_PATH, LD_PRELOAD, PYTHONPATH, CMAKE_* or PIP_*.
+    OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE are this machine's settings and pass through."""
+    env = {"PATH": os.pathsep.join(([str(venv / "bin")] if venv else []) + ["/usr/bin", "/bin"]),
+           "HOME": str(home), "TMPDIR": str(home), "LANG": "C.UTF-8"}
+    for name in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"):
+        if name in os.environ:
+            env[name] = os.environ[name]
+    return env
+
+
+def with_tmpdir(tmp: Path) -> dict:
+    """This process's environment, with temporary files kept inside tmp."""
+    return {**os.environ, "TMPDIR": str(tmp)}
+
+
+# ----------------------------------------------------------------------------------------------
+# Hiding system files: a private mount namespace (unshare) mounts an empty tmpfs over each hidden
+# directory and an empty file over each hidden file. Only the child sees it; nothing is removed.
+
+def unshare_prefix() -> list:
+    return ["unshare", "--mount"] + ([] if os.geteuid() == 0 else ["--map-root-user"])
+
+
+def hiding(cmd, dirs, files, scratch: Path) -> list:
+    """cmd, run where `dirs` look empty and `files` are empty."""
+    empty = scratch / "hidden-empty-file"
+    empty.touch()
+    script = ["set -e"]
+    script += [f"mount -t tmpfs gatelab-hidden {shlex.quote(str(d))}" for d in dirs]
+    script += [f"mount --bind {shlex.quote(str(empty))} {shlex.quote(str(f))}" for f in files]
+    script.append('exec "$@"')
+    return unshare_prefix() + ["sh", "-c", "\n".join(script), "sh"] + [str(c) for c in cmd]
+
+
+@pytest.fixture(scope="session")
+def namespaces():
+    probe = run(unshare_prefix() + ["sh", "-c", "mount -t tmpfs gatelab-probe /mnt"])
+    if probe.returncode != 0:
+        pytest.skip("hiding system files needs a private mount namespace (unshare --mount), "
+                    f"which this machine refuses: {probe.stdout.strip()}")
+
+
+def student_machine_hidden() -> tuple[list, list]:
+    """What a student's machine lacks: compiler internals, headers, Debian's OpenBLAS builds and
+    the GCC runtime libraries OpenBLAS and OpenMP need."""
+    dirs = [Path("/usr/include"), Path("/usr/lib/gcc")] + sorted(SYSLIB.glob("openblas*"))
+    files = []
+    for soname in ("libgomp.so.1", "libgfortran.so.5", "libquadmath.so.0"):
+        path = SYSLIB / soname
+        if path.exists():
+            files.append(path.resolve())
+    return [d for d in dirs if d.is_dir()], files
+
+
+# ----------------------------------------------------------------------------------------------
+# The artefacts
+
+@dataclass
+class Dist:
+    wheel: Path
+    sdist: Path
+    tag: str              # e.g. manylinux_2_34_x86_64
+    baseline: frozenset   # sonames the tag's manylinux policy lets a wheel take from the system
+
+
+def manylinux_baseline(tag: str) -> frozenset:
+    """The lib_whitelist of auditwheel's policy for `tag`, plus the dynamic loader."""
+    code = ("import json, sys, importlib.resources as r\n"
+            "policies = json.loads((r.files('auditwheel.policy') / 'manylinux-policy.json').read_text())\n"
+            "names = [p['lib_whitelist'] for p in policies if p['name'] == sys.argv[1] or sys.argv[1] in p['aliases']]\n"
+            "print(json.dumps(names[0]))")
+    name = tag.removesuffix("_x86_64")
+    out = subprocess.run([str(VENV_PY), "-c", code, name], capture_output=True, text=True, check=True)
+    return frozenset(json.loads(out.stdout)) | {"ld-linux-x86-64.so.2"}
+
+
+@pytest.fixture(scope="session")
+def dist(tmp_path_factory) -> Dist:
+    """`make wheel`: a no-op when dist/ is up to date."""
+    tmp = tmp_path_factory.mktemp("make-wheel")
+    made = run(["make", "--no-print-directory", "wheel"], cwd=ROOT, env=with_tmpdir(tmp))
+    assert made.returncode == 0, f"make wheel failed:\n{made.stdout[-6000:]}"
+    wheels, sdists = sorted(DIST.glob("gatelab-*.whl")), sorted(DIST.glob("gatelab-*.tar.gz"))
+    assert len(wheels) == 1 and len(sdists) == 1, f"dist/ should hold one wheel and one sdist: {os.listdir(DIST)}"
+    tags = wheels[0].name[: -len(".whl")].split("-")[-1].split(".")
+    manylinux = [t for t in tags if t.startswith("manylinux_")]
+    assert manylinux, f"{wheels[0].name} has no manylinux tag: auditwheel did not repair it"
+    return Dist(wheels[0], sdists[0], manylinux[0], manylinux_baseline(manylinux[0]))
+
+
+def in_baseline(path: str, baseline: frozenset) -> bool:
+    name = os.path.basename(path)
+    return any(name == lib or name.startswith(lib + ".") for lib in baseline)
+
+
+def dynamic_section(path: Path) -> tuple[list, list]:
+    """(NEEDED sonames, RPATH/RUNPATH entries) of an ELF file."""
+    out = run(["readelf", "-d", path])
+    assert out.returncode == 0, out.stdout
+    needed = re.findall(r"\(NEEDED\)\s+Shared library: \[(.+?)\]", out.stdout)
+    paths = [p for entry in re.findall(r"\((?:RPATH|RUNPATH)\)\s+Library r\w*path: \[(.*?)\]", out.stdout)
+             for p in entry.split(":")]
+    return needed, paths
+
+
+# ----------------------------------------------------------------------------------------------
+# The wheel itself
+
+def glibc_version() -> tuple:
+    return tuple(int(v) for v in os.confstr("CS_GNU_LIBC_VERSION").split()[1].split(".")[:2])
+
+
+def test_wheel_is_manylinux_for_this_glibc_and_small(dist, tmp_path):
+    major, minor = (int(v) for v in re.match(r"manylinux_(\d+)_(\d+)_", dist.tag).groups())
+    assert (major, minor) <= glibc_version(), f"{dist.tag} needs a newer glibc than this machine's"
+    shown = run([VENV_PY.parent / "auditwheel", "show", dist.wheel], env=with_tmpdir(tmp_path))
+    assert shown.returncode == 0, shown.stdout
+    assert re.search(rf'consistent with\s+the following platform tag:\s+"{dist.tag}"', shown.stdout), shown.stdout
+    size = dist.wheel.stat().st_size
+    assert size < MAX_WHEEL_BYTES, f"wheel is {size / 2**20:.1f} MiB; the aim is under 30 MiB"
+
+
+def test_wheel_bundles_exactly_the_libraries_beyond_the_baseline(dist, tmp_path):
+    with zipfile.ZipFile(dist.wheel) as whl:
+        whl.extractall(tmp_path)
+    libs = sorted((tmp_path / "gatelab.libs").iterdir())
+    kinds = {prefix: [lib.name for lib in libs if lib.name.startswith(prefix)] for prefix in BUNDLED}
+    assert all(kinds.values()), f"missing from gatelab.libs: {[k for k, v in kinds.items() if not v]}"
+    assert len(libs) == len(BUNDLED), f"unexpected libraries bundled: {[lib.name for lib in libs]}"
+
+    bundled = {lib.name for lib in libs}
+    (core,) = (tmp_path / "gatelab").glob("_core*.so")
+    for elf in [core] + libs:
+        needed, rpath = dynamic_section(elf)
+        outside = [n for n in needed if n not in bundled and not in_baseline(n, dist.baseline)]
+        assert not outside, f"{elf.name} needs {outside}: neither bundled nor in the {dist.tag} baseline"
+        assert all(p.startswith("$ORIGIN") for p in rpath), f"{elf.name} searches outside the wheel: {rpath}"
+    needed, rpath = dynamic_section(core)
+    for prefix in ("libopenblas", "libgomp"):   # the core links the bundled copies, by their new names
+        assert any(n.startswith(prefix) and n in bundled for n in needed), needed
+    assert rpath == ["$ORIGIN/../gatelab.libs"]
+
+
+def test_wheel_ships_the_licences_of_the_bundled_libraries(dist):
+    with zipfile.ZipFile(dist.wheel) as whl:
+        names = set(whl.namelist())
+        for lib in ("libopenblas0-openmp", "libgomp1", "libgfortran5", "libquadmath0"):
+            name = f"gatelab/third_party_licenses/{lib}.txt"
+            assert name in names, f"{name} missing from the wheel"
+        assert b"BSD" in whl.read("gatelab/third_party_licenses/libopenblas0-openmp.txt")
+
+
+def test_wheel_code_is_portable(dist, tmp_path):
+    """Built without -march=native: the core uses no AVX/AVX-512 registers (x86-64 baseline is
+    SSE2). OpenBLAS picks its kernels at run time (DYNAMIC_ARCH), so it is not checked here."""
+    with zipfile.ZipFile(dist.wheel) as whl:
+        (name,) = [n for n in whl.namelist() if re.match(r"gatelab/_core.*\.so$", n)]
+        core = Path(whl.extract(name, tmp_path))
+    disassembly = run(["objdump", "-d", "--no-show-raw-insn", core]).stdout
+    assert "ret" in disassembly
+    wide = [line for line in disassembly.splitlines() if re.search(r"%[yz]mm\d", line)]
+    assert not wide, f"{len(wide)} AVX instructions in the core, e.g. {wide[:3]}"
+
+
+# ----------------------------------------------------------------------------------------------
+# A student's install: a fresh venv, the wheel and numpy, nothing else
+
+@dataclass
+class StudentVenv:
+    root: Path
+    venv: Path
+    python: Path
+    site: Path
+
+
+@pytest.fixture(scope="session")
+def student(dist, tmp_path_factory) -> StudentVenv:
+    root = tmp_path_factory.mktemp("student")
+    venv = root / "venv"
+    env = sanitized_env(root)
+    made = run([sys.executable, "-m", "venv", venv], env=env)
+    assert made.returncode == 0, made.stdout
+    # numpy is gatelab's one dependency; fetch the version this suite runs against into a local
+    # wheelhouse, so the install itself runs with --no-index (no torch, no network).
+    wheelhouse = root / "wheelhouse"
+    fetched = run([sys.executable, "-m", "pip", "download", "-q", "--no-cache-dir", "--no-deps",
+                   "--only-binary=:all:", "-d", wheelhouse, f"numpy=={importlib.metadata.version('numpy')}"],
+                  env=with_tmpdir(root))
+    assert fetched.returncode == 0, fetched.stdout
+    python = venv / "bin" / "python"
+    installed = run([python, "-m", "pip", "install", "-q", "--isolated", "--no-cache-dir", "--no-index",
+                     "--find-links", wheelhouse, dist.wheel], env=env)
+    assert installed.returncode == 0, installed.stdout
+    site = run([python, "-c", "import sysconfig; print(sysconfig.get_paths()['platlib'])"], env=env)
+    return StudentVenv(root, venv, python, Path(site.stdout.strip()))
+
+
+# Runs inside the student's venv: the lecture fixtures, a gradient check and the OpenMP path,
+# then reports which files the process mapped before and after gatelab came in.
+PROBE = r'''
+import json, os, subprocess, sys
+
+def mapped():
+    with open("/proc/self/maps") as maps:
+        return sorted({f[5].strip() for f in (line.split(maxsplit=5) for line in maps)
+                       if len(f) == 6 and f[5].startswith("/")})
+
+import numpy as np
+rng = np.random.default_rng(0)      # numpy.random loads its own modules (and libcrypto): before
+a, b = rng.standard_normal((3, 4)), rng.standard_normal((3, 4))
+images, filters = rng.standard_normal((2, 2, 5, 5)), rng.standard_normal((3, 2, 3, 3))
+big = rng.standard_normal(1 << 18)
+before = mapped()
+import gatelab as gl
+
+# Lecture: f = (x + y) z at (-2, 5, -4).
+g = gl.Graph()
+x, y, z = g.input("x", -2.0), g.input("y", 5.0), g.input("z", -4.0)
+f = (x + y) * z
+g.forward(); g.backward(f)
+lecture_f = [float(f.value), float(x.grad), float(y.grad), float(z.grad)]
+
+# Lecture: the sigmoid neuron 1 / (1 + exp(-(w0 x0 + w1 x1 + w2))), w = (2, -3, -3), x = (-1, -2).
+g = gl.Graph()
+w0, x0, w1, x1, w2 = (g.input(n, v) for n, v in
+                      [("w0", 2.0), ("x0", -1.0), ("w1", -3.0), ("x1", -2.0), ("w2", -3.0)])
+s = 1.0 / (1.0 + gl.exp(-(w0 * x0 + w1 * x1 + w2)))
+g.forward(); g.backward(s)
+lecture_neuron = [float(s.value)] + [float(n.grad) for n in (w0, x0, w1, x1, w2)]
+
+checks = {"elementwise": gl.gradcheck(lambda p, q: gl.sigmoid(p * q) + gl.tanh(p) / (1.0 + q * q), [a, b])}
+if hasattr(gl, "conv2d"):   # the conv gates land on their own branch; checked from the wheel once merged
+    checks["conv2d"] = gl.gradcheck(lambda x, w: gl.conv2d(x, w, padding=1), [images, filters])
+
+# Above the parallel grain: runs through the bundled libgomp; bitwise equal at 1 and 2 threads.
+gl.set_num_threads(1); one = np.array(gl.sigmoid(big))
+gl.set_num_threads(2); two = np.array(gl.sigmoid(big))
+parallel = {"bitwise_equal": bool(np.array_equal(one, two)),
+            "max_error": float(np.max(np.abs(two - 1.0 / (1.0 + np.exp(-big)))))}
+
+after = mapped()
+info = {k: str(v) for k, v in gl.build_info().items()}
+core = gl._core.__file__
+ldd = subprocess.run(["ldd", core], capture_output=True, text=True).stdout
+
+# What this machine offers outside the wheel (only meaningful where system files are hidden).
+import ctypes, shutil, sysconfig
+def loads(name):
+    try:
+        ctypes.CDLL(name)
+        return True
+    except OSError:
+        return False
+def compiles():
+    return shutil.which("g++") is not None and subprocess.run(
+        ["g++", "-x", "c++", "-", "-o", os.devnull], input="int main() {}", capture_output=True, text=True).returncode == 0
+syslib = "/usr/lib/" + (sysconfig.get_config_var("MULTIARCH") or "x86_64-linux-gnu")
+system = {"headers": os.path.isdir("/usr/include/xtensor"), "compiler": compiles(),
+          "libgomp": loads("libgomp.so.1"), "libgfortran": loads("libgfortran.so.5"),
+          "openblas": any(os.path.isfile(f"{syslib}/{v}/libopenblas.so.0") for v in ("openblas-openmp", "openblas-pthread"))}
+
+print(json.dumps({"file": gl.__file__, "core": core, "base_prefix": sys.base_prefix,
+                  "lecture_f": lecture_f, "lecture_neuron": lecture_neuron, "checks": checks,
+                  "parallel": parallel, "info": info, "before": before, "after": after,
+                  "ldd": ldd, "system": system}))
+'''
+
+
+def run_probe(student: StudentVenv, scratch: Path, hide: tuple | None = None) -> dict:
+    script = scratch / "probe.py"
+    script.write_text(PROBE)
+    cmd = [student.python, script]
+    if hide is not None:
+        cmd = hiding(cmd, *hide, scratch)
+    out = subprocess.run([str(c) for c in cmd], cwd=scratch, env=sanitized_env(scratch, student.venv),
+                         capture_output=True, text=True)
+    assert out.returncode == 0, f"the installed wheel failed:\n{out.stdout[-3000:]}\n{out.stderr[-6000:]}"
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def check_probe(result: dict, student: StudentVenv, dist: Dist) -> None:
+    site = str(student.site)
+    libs = os.path.join(site, "gatelab.libs") + os.sep
+    # gatelab came from the wheel, not from the repository or the editable install.
+    assert result["file"].startswith(os.path.join(site, "gatelab") + os.sep), result["file"]
+
+    # Lecture fixtures (the lecture's numbers, rounded as on the slides).
+    assert result["lecture_f"] == [-12.0, -4.0, -4.0, 3.0]
+    value, *grads = result["lecture_neuron"]
+    assert value == pytest.approx(0.73, abs=0.005)
+    assert grads == pytest.approx([-0.20, 0.39, -0.39, -0.59, 0.20], abs=0.005)
+    assert "elementwise" in result["checks"] and all(result["checks"].values()), result["checks"]
+    assert result["parallel"]["bitwise_equal"] and result["parallel"]["max_error"] < 1e-15, result["parallel"]
+
+    # build_info: OpenMP on, the bundled OpenBLAS (OpenMP build) is the one running.
+    info = result["info"]
+    assert info["openmp"] == "on", info
+    assert info["blas_threading"] == "openmp", info
+    blas = os.path.normpath(info["blas_library"])   # dladdr reports the rpath's gatelab/../gatelab.libs
+    assert blas.startswith(libs) and os.path.basename(blas).startswith("libopenblas"), \
+        f"BLAS from {blas}, not from the wheel's {libs}"
+    assert "native" not in info["cxx_flags"], info["cxx_flags"]
+
+    # Every library mapped because of gatelab is the wheel's own, Python's own (a standard-library
+    # extension gatelab imports, such as shutil's _bz2 and _lzma, and what those need), or baseline.
+    added = set(result["after"]) - set(result["before"])
+    python_own = [p for p in added if p.startswith(result["base_prefix"] + os.sep) and p.endswith(".so")]
+    needed_by_python = {line.split("=>")[1].split()[0] for p in python_own
+                        for line in run(["ldd", p]).stdout.splitlines() if "=> /" in line}
+    stray = [p for p in added if not (p.startswith(os.path.join(site, "gatelab") + os.sep) or p.startswith(libs)
+                                      or p.startswith(result["base_prefix"] + os.sep)
+                                      or os.path.realpath(p) in {os.path.realpath(q) for q in needed_by_python}
+                                      or in_baseline(p, dist.baseline))]
+    assert not stray, f"gatelab loaded libraries from outside the wheel and the {dist.tag} baseline: {stray}"
+    for prefix in ("libopenblas", "libgomp", "libgfortran"):
+        ours = [p for p in added if os.path.basename(p).startswith(prefix)]
+        assert ours and all(p.startswith(libs) for p in ours), f"{prefix}: {ours}"
+    system = [p for p in result["after"] if p.startswith(str(SYSLIB / "openblas"))
+              or os.path.basename(p).startswith(("libgomp.so", "libgfortran.so", "libquadmath.so"))]
+    assert not system, f"system BLAS/OpenMP libraries mapped: {system}"
+
+    # ldd agrees: each dependency of the core resolves into gatelab.libs or to the baseline.
+    for line in result["ldd"].splitlines():
+        if "=>" not in line:
+            continue
+        name, target = (s.strip() for s in line.split("=>", 1))
+        assert "not found" not in target, line
+        path = os.path.normpath(target.split()[0])
+        assert path.startswith(libs) or in_baseline(path, dist.baseline), f"ldd: {line.strip()}"
+
+
+def test_wheel_runs_from_a_clean_venv(dist, student, tmp_path):
+    check_probe(run_probe(student, tmp_path), student, dist)
+
+
+def test_wheel_runs_with_no_compiler_headers_or_system_blas(dist, student, namespaces, tmp_path):
+    dirs, files = student_machine_hidden()
+    assert files, f"expected Debian's libgomp/libgfortran in {SYSLIB} to hide"
+    result = run_probe(student, tmp_path, hide=(dirs, files))
+    # The simulation took effect: nothing from outside the wheel could have stood in.
+    assert result["system"] == {"headers": False, "compiler": False, "libgomp": False,
+                                "libgfortran": False, "openblas": False}, result["system"]
+    check_probe(result, student, dist)
+
+
+# ----------------------------------------------------------------------------------------------
+# The sdist: a developer's source build
+
+def unpacked_sdist(dist: Dist, where: Path) -> Path:
+    with tarfile.open(dist.sdist) as tar:
+        if hasattr(tarfile, "data_filter"):   # Python >= 3.12, and 3.9.17+/3.10.12+/3.11.4+
+            tar.extractall(where, filter="data")
+        else:
+            tar.extractall(where)
+    (src,) = where.iterdir()
+    return src
+
+
+def build_wheel_from(src: Path, tmp: Path, cmd_prefix=None) -> subprocess.CompletedProcess:
+    cmd = [VENV_PY, "-m", "build", "--wheel", "--no-isolation", "--outdir", tmp / "out",
+           f"-Cbuild-dir={tmp / 'build'}", src]
+    if cmd_prefix is not None:
+        cmd = cmd_prefix(cmd)
+    return run(cmd, env=with_tmpdir(tmp))
+
+
+def test_sdist_holds_the_sources(dist):
+    with tarfile.open(dist.sdist) as tar:
+        names = {n.split("/", 1)[1] for n in tar.getnames() if "/" in n}
+    for needed in ("pyproject.toml", "CMakeLists.txt", "README.md", "python/gatelab/__init__.py",
+                   "bindings/module.cpp", "cpp/include/gatelab/gate.hpp"):
+        assert needed in names, f"{needed} missing from {dist.sdist.name}"
+    assert not [n for n in names if n.endswith((".so", ".pyc", ".whl"))], "build products in the sdist"
+
+
+def test_sdist_builds_from_source_with_the_debian_packages(dist, tmp_path):
+    """`make wheel` builds the sdist and then the wheel from that sdist (python -m build's
+    default) and keeps the log in build/wheel.log. That log, when it is the one that made the
+    sdist now in dist/, is the evidence; otherwise (build/ cleaned) the sdist is built here."""
+    log_path = ROOT / "build" / "wheel.log"
+    if log_path.exists() and log_path.stat().st_mtime >= dist.sdist.stat().st_mtime:
+        log = log_path.read_text()
+        assert f"Successfully built {dist.sdist.name} and gatelab-" in log, log[-3000:]
+    else:
+        built = build_wheel_from(unpacked_sdist(dist, tmp_path / "src"), tmp_path)
+        assert built.returncode == 0, built.stdout[-6000:]
+        assert list((tmp_path / "out").glob("gatelab-*.whl")), built.stdout[-3000:]
+        log = built.stdout
+    # The source build found Debian's OpenBLAS (its OpenMP build) and turned OpenMP on.
+    assert re.search(rf"gatelab: BLAS = {re.escape(str(SYSLIB))}/openblas-openmp/libopenblas\.so", log), log[-3000:]
+    assert re.search(r"gatelab: OpenMP [\d.]+ on", log), log[-3000:]
+
+
+def test_sdist_without_the_debian_packages_names_them(dist, namespaces, tmp_path):
+    # Hide what the header packages installed (their include and CMake-config directories).
+    listed = run(["dpkg", "-L", *HEADER_PACKAGES])
+    assert listed.returncode == 0, listed.stdout
+    owned = [Path(p) for p in listed.stdout.split()
+             if Path(p).is_dir() and Path(p).parent.name in ("include", "cmake")]
+    assert {p.name for p in owned} >= {"xtensor", "xtensor-blas", "xtl", "xsimd"}, owned
+    src = unpacked_sdist(dist, tmp_path / "src")
+    built = build_wheel_from(src, tmp_path, lambda cmd: hiding(cmd, owned, [], tmp_path))
+    assert built.returncode != 0, "the build succeeded with xtensor hidden"
+    assert "was not found" in built.stdout, built.stdout[-3000:]
+    for package in APT_PACKAGES:
+        assert package in built.stdout, f"the failure message does not name {package}:\n{built.stdout[-3000:]}"
+    assert "gatelab failed to build" in built.stdout, built.stdout[-3000:]   # messages.after-failure
+    assert not (tmp_path / "out").exists() or not list((tmp_path / "out").glob("*.whl"))
