@@ -27,6 +27,7 @@ from gatelab.drawing import Drawing, draw, to_dot
 from gatelab.pooling import avg_pool2d, max_pool2d
 from gatelab import gates
 from gatelab import layers
+from gatelab import datasets
 
 __version__ = _core.build_info()["version"]
 
@@ -40,4 +41,5 @@ __all__ = [
     "jacobian_memory", "conv2d_jacobian_memory", "backward_steps", "trace", "Trace", "lecture_example",
     "to_dot", "draw", "Drawing",
     "conv1d", "conv2d", "conv_output_size", "max_pool2d", "avg_pool2d", "layers",
+    "datasets",
 ]
