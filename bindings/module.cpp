@@ -12,6 +12,8 @@ namespace gatelab {
 void bind_graph(py::module_& m);
 void bind_elementwise_gates(py::module_& gates);
 void bind_gradcheck(py::module_& m);
+void bind_linalg_gates(py::module_& gates);
+void bind_loss_gates(py::module_& gates);
 void bind_convolution_gates(py::module_& m, py::module_& gates);
 }  // namespace gatelab
 
@@ -43,5 +45,7 @@ PYBIND11_MODULE(_core, m) {
   bind_graph(m);
   bind_elementwise_gates(gates);
   bind_gradcheck(m);
+  bind_linalg_gates(gates);
+  bind_loss_gates(gates);
   bind_convolution_gates(m, gates);
 }

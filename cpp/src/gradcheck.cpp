@@ -75,8 +75,10 @@ class Workers {
     const double old = element(x, j);
     set_element(x, j, old + delta);
     g.forward_to(output_);
+    // Copy before restoring: the output may share the leaf's storage (reshape, flatten).
+    Tensor shifted = g.node(output_).value.clone();
     set_element(x, j, old);
-    return g.node(output_).value.clone();
+    return shifted;
   }
 
  private:

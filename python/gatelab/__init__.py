@@ -18,6 +18,8 @@ from gatelab.functional import (add, apply, cos, divide, elu, exp, leaky_relu, l
 from gatelab.gate import Gate
 from gatelab.gradcheck import GradcheckError, GradcheckReport, gradcheck
 from gatelab.graph import Graph, Node
+from gatelab.linalg import affine, flatten, matmul, reshape, transpose
+from gatelab.losses import bce_with_logits, log_softmax, mse_loss, softmax, softmax_cross_entropy, svm_loss
 from gatelab.numerical import numerical_gradient, numerical_gradient_array, rel_error
 from gatelab.stepsize import StepSizeSweep, step_size_sweep
 from gatelab.jacobian import check_vjp, conv2d_jacobian_memory, jacobian, jacobian_memory
@@ -25,8 +27,7 @@ from gatelab.steps import backward_steps
 from gatelab.trace import Trace, lecture_example, trace
 from gatelab.drawing import Drawing, draw, to_dot
 from gatelab.pooling import avg_pool2d, max_pool2d
-from gatelab import gates
-from gatelab import layers
+from gatelab import gates, layers
 from gatelab import datasets
 
 __version__ = _core.build_info()["version"]
@@ -36,6 +37,8 @@ __all__ = [
     "numerical_gradient", "numerical_gradient_array", "rel_error", "gradcheck", "GradcheckError",
     "GradcheckReport", "apply", "add", "subtract", "multiply", "divide", "maximum", "negate", "power", "exp",
     "log", "reciprocal", "sin", "cos", "sigmoid", "tanh", "relu", "leaky_relu", "elu", "softplus", "sum", "mean",
+    "matmul", "affine", "transpose", "reshape", "flatten",
+    "softmax", "log_softmax", "softmax_cross_entropy", "svm_loss", "mse_loss", "bce_with_logits",
     # instruments
     "diagnose_gradients", "Diagnosis", "step_size_sweep", "StepSizeSweep", "jacobian", "check_vjp",
     "jacobian_memory", "conv2d_jacobian_memory", "backward_steps", "trace", "Trace", "lecture_example",

@@ -20,7 +20,7 @@ __all__ = ["GateEntry", "CATALOG", "gate_classes"]
 @dataclass(frozen=True)
 class GateEntry:
     make: Callable[[], object]                                 # a fresh gate
-    inputs: Callable[[np.random.Generator], List[np.ndarray]]  # valid float64 inputs
+    inputs: Callable[[np.random.Generator], List[np.ndarray]]  # valid float64 inputs (int64 labels)
 
 
 def _normal(*shape):
@@ -34,6 +34,11 @@ def _away_from_zero(rng, shape, margin=0.1):
 
 def _positive(rng, shape):
     return rng.uniform(0.3, 3.0, size=shape)
+
+
+def _labels(rng, n, classes):
+    """int64 class labels (they get no gradient; the checks skip them)."""
+    return rng.integers(0, classes, size=n).astype(np.int64)
 
 
 CATALOG: Dict[str, GateEntry] = {
@@ -57,6 +62,17 @@ CATALOG: Dict[str, GateEntry] = {
     "Softplus": GateEntry(gates.Softplus, _normal(3, 4)),
     "Sum": GateEntry(lambda: gates.Sum(axis=1), _normal(3, 4)),
     "Mean": GateEntry(lambda: gates.Mean(), _normal(3, 4)),
+    "MatMul": GateEntry(gates.MatMul, lambda r: [r.normal(size=(2, 3, 4)), r.normal(size=(4, 2))]),
+    "Affine": GateEntry(gates.Affine, lambda r: [r.normal(size=(3, 2, 2)), r.normal(size=(4, 3)), r.normal(size=(3,))]),
+    "Transpose": GateEntry(lambda: gates.Transpose((1, 2, 0)), _normal(2, 3, 4)),
+    "Reshape": GateEntry(lambda: gates.Reshape((4, -1)), _normal(2, 3, 2)),
+    "Flatten": GateEntry(gates.Flatten, _normal(2, 3, 2)),
+    "Softmax": GateEntry(gates.Softmax, _normal(3, 4)),
+    "LogSoftmax": GateEntry(gates.LogSoftmax, _normal(3, 4)),
+    "SoftmaxCrossEntropy": GateEntry(gates.SoftmaxCrossEntropy, lambda r: [r.normal(size=(4, 5)), _labels(r, 4, 5)]),
+    "SVMLoss": GateEntry(gates.SVMLoss, lambda r: [r.normal(size=(4, 5)), _labels(r, 4, 5)]),
+    "MSELoss": GateEntry(gates.MSELoss, lambda r: [r.normal(size=(3, 4)), r.normal(size=(3, 4))]),
+    "BCEWithLogits": GateEntry(gates.BCEWithLogits, lambda r: [r.normal(size=(3, 4)), r.uniform(0, 1, size=(3, 4))]),
     "Conv2d": GateEntry(lambda: gates.Conv2d(stride=2, padding=1, groups=2),
                         lambda r: [r.normal(size=(2, 2, 5, 5)), r.normal(size=(2, 1, 3, 3)), r.normal(size=(2,))]),
     "Conv1d": GateEntry(lambda: gates.Conv1d(padding=1, dilation=2),

@@ -35,11 +35,15 @@ class Node:
     """A handle to one node of a Graph: an input, parameter, constant, or a gate's output.
 
     Arithmetic on nodes adds gate nodes to the same graph: ``x + y``, ``2.0 * x``, ``x ** 2``,
-    ``-x``, ``x / y``. ``value``, ``grad`` and ``tangent`` hold the results of the last
+    ``-x``, ``x / y``, ``x @ w``; ``x.T`` and ``x.reshape(n, -1)`` too. ``value``, ``grad`` and ``tangent`` hold the results of the last
     forward, backward and forward-mode (jvp) passes.
     """
 
     __slots__ = ("graph", "id", "__weakref__")
+
+    # NumPy defers to the node's reflected operators (array @ node, array * node build one gate
+    # node with the array as a constant) instead of looping over the array's elements.
+    __array_ufunc__ = None
 
     def __init__(self, graph: "Graph", node_id: int):
         self.graph = graph
@@ -140,6 +144,24 @@ class Node:
 
     def __rtruediv__(self, other):
         return self._binary(_core.gates.Divide(), other, reverse=True)
+
+    def __matmul__(self, other):
+        """``a @ b``: NumPy's matmul (see gl.matmul for the broadcasting rules)."""
+        return self._binary(_core.gates.MatMul(), other)
+
+    def __rmatmul__(self, other):
+        return self._binary(_core.gates.MatMul(), other, reverse=True)
+
+    @property
+    def T(self) -> "Node":
+        """The transpose with all dimensions reversed, like NumPy's ``x.T``."""
+        return self.graph.apply(_core.gates.Transpose(None), self)
+
+    def reshape(self, *shape) -> "Node":
+        """``x.reshape(2, -1)`` or ``x.reshape((2, -1))``: NumPy's rules, one -1 inferred."""
+        if len(shape) == 1 and not isinstance(shape[0], numbers.Integral):
+            shape = tuple(shape[0])
+        return self.graph.apply(_core.gates.Reshape([int(d) for d in shape]), self)
 
     def __neg__(self):
         return self.graph.apply(_core.gates.Negate(), self)

@@ -5,3 +5,4 @@ names included), backed by gatelab's C++ gates. One module per family of layers.
 """
 
 from gatelab.layers.conv_layers import *  # noqa: F401,F403  (conv_layers.__all__)
+from gatelab.layers.dense_layers import *  # noqa: F401,F403  (dense_layers.__all__)

@@ -27,6 +27,8 @@ from typing import Any, Dict, Tuple
 import numpy as np
 
 from gatelab import _core
+from gatelab.layers.common import LayerCache
+from gatelab.layers.common import owned as _owned
 
 __all__ = [
     "conv_forward", "conv_backward", "max_pool_forward", "max_pool_backward",
@@ -36,15 +38,6 @@ __all__ = [
     "conv_forward_strides", "conv_backward_strides", "max_pool_forward_fast", "max_pool_backward_fast",
     "max_pool_forward_reshape", "max_pool_backward_reshape", "max_pool_forward_im2col", "max_pool_backward_im2col",
 ]
-
-
-class LayerCache(tuple):
-    """The course's cache tuple, plus ``gate``: the gate whose forward pass filled it."""
-
-    def __new__(cls, items, gate):
-        cache = super().__new__(cls, items)
-        cache.gate = gate
-        return cache
 
 
 def _pair(value, key: str, who: str) -> Tuple[int, int]:
@@ -61,11 +54,6 @@ def _gate_of(cache, kind, who: str):
         raise TypeError(f"{who}: cache must be the one returned by the matching forward function "
                         f"(got a {type(cache).__name__})")
     return gate
-
-
-def _owned(a) -> np.ndarray:
-    """A writable array the caller owns (gate outputs are read-only views of C++ memory)."""
-    return np.array(a, copy=True)
 
 
 def conv_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray, conv_param: Dict[str, Any]):
