@@ -5,7 +5,8 @@ kernelspec written for the test, first on JUPYTER_PATH, so a python3 kernel inst
 on the machine cannot stand in for the venv). The notebooks assert the lectures' numbers in their
 own cells, so a wrong number fails here with the notebook's message. CI setting:
 GATELAB_NOTEBOOK_MODE=ci (the training notebook shrinks its epochs), MPLBACKEND=Agg,
-TQDM_DISABLE=1, and a time limit per cell for each notebook.
+TQDM_DISABLE=1, and a time limit per cell for each notebook. The full setting:
+GATELAB_NOTEBOOK_MODE=full .venv/bin/python -m pytest tests/test_notebooks.py -k 06
 """
 
 import json
@@ -39,7 +40,8 @@ def kernel_environment(tmp_path_factory):
         "JUPYTER_PATH": os.pathsep.join([str(root)] + ([os.environ["JUPYTER_PATH"]]
                                                        if os.environ.get("JUPYTER_PATH") else [])),
         "JUPYTER_PLATFORM_DIRS": "1",
-        "GATELAB_NOTEBOOK_MODE": "ci",
+        # the short setting unless the caller asks for another (GATELAB_NOTEBOOK_MODE=full pytest ...)
+        "GATELAB_NOTEBOOK_MODE": os.environ.get("GATELAB_NOTEBOOK_MODE", "ci"),
         "MPLBACKEND": "Agg",
         "TQDM_DISABLE": "1",
         "PYDEVD_DISABLE_FILE_VALIDATION": "1",

@@ -114,18 +114,24 @@ def test_fit_is_deterministic_for_a_seed(rng):
     assert runs[0] == runs[1]
 
 
-def test_fit_with_progress_bar_and_its_errors(rng):
+def test_fit_with_progress_bar_and_its_errors(rng, monkeypatch, capsys):
     pytest.importorskip("tqdm")
     g, loss, scores = _classifier(rng)
     X, y = _blobs(rng)
-    hist = training.fit(g, loss, scores, X, y, epochs=1, lr=0.1, progress=True)
-    assert len(hist.loss) == 2
+    monkeypatch.delenv("TQDM_DISABLE", raising=False)
+    hist = training.fit(g, loss, scores, X, y, epochs=2, lr=0.1, progress=True)
+    assert len(hist.loss) == 4
+    err = capsys.readouterr().err                      # one bar over all 4 iterations
+    assert "epoch 2/2" in err and "4/4" in err
+    monkeypatch.setenv("TQDM_DISABLE", "1")
+    training.fit(g, loss, scores, X, y, epochs=1, lr=0.1, progress=True)
+    assert "epoch" not in capsys.readouterr().err
     with pytest.raises(ValueError, match="one label per example"):
         training.fit(g, loss, scores, X, y[:-1], epochs=1, lr=0.1)
     with pytest.raises(ValueError, match="no input named 'images'"):
         training.fit(g, loss, scores, X, y, epochs=1, lr=0.1, x="images")
     g, loss, scores = _classifier(rng)           # untrained: a huge step overflows to inf, then NaN
-    with pytest.raises(FloatingPointError, match="learning rate"):
+    with pytest.raises(FloatingPointError, match="learning rate"), np.errstate(over="ignore", invalid="ignore"):
         training.fit(g, loss, scores, X * 1e10, y, epochs=3, lr=1e300, progress=False)
 
 

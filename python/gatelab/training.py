@@ -18,6 +18,7 @@ iteration and, per epoch, the mean training loss and the accuracies.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
@@ -126,14 +127,15 @@ def evaluate(graph: Graph, loss: Node, scores: Node, X, y, *, batch_size: int = 
     return total_loss / len(X), correct / len(X)
 
 
-def _progress(iterable, total: int, desc: str, enabled: bool):
-    if not enabled:
-        return iterable
+def _progress_bar(total: int, enabled: bool):
+    """One tqdm bar over all iterations, or None (progress=False, TQDM_DISABLE set, or no tqdm)."""
+    if not enabled or os.environ.get("TQDM_DISABLE", "").lower() in ("1", "true", "yes"):
+        return None  # checked here too: importing tqdm.auto in Jupyter warns without ipywidgets
     try:
         from tqdm.auto import tqdm
     except ImportError:  # tqdm is optional: train without a bar
-        return iterable
-    return tqdm(iterable, total=total, desc=desc, leave=False)
+        return None
+    return tqdm(total=total, unit="it")
 
 
 def fit(graph: Graph, loss: Node, scores: Node, X, y, *, epochs: int, lr: float, batch_size: int = 32,
@@ -153,11 +155,12 @@ def fit(graph: Graph, loss: Node, scores: Node, X, y, *, epochs: int, lr: float,
     opt = SGD(graph.parameters() if params is None else params, lr, momentum, weight_decay)
     rng = np.random.default_rng(seed)
     history = History(iterations_per_epoch=-(-len(X) // batch_size))
+    bar = _progress_bar(epochs * history.iterations_per_epoch, progress)
     for epoch in range(epochs):
         losses, correct = [], 0
-        bar = _progress(minibatches(len(X), batch_size, rng), history.iterations_per_epoch,
-                        f"epoch {epoch + 1}/{epochs}", progress)
-        for idx in bar:
+        if bar is not None:
+            bar.set_description(f"epoch {epoch + 1}/{epochs}")
+        for idx in minibatches(len(X), batch_size, rng):
             graph.forward({x: X[idx], y_name: y[idx]}, output=loss)
             value = float(loss.value)
             if not np.isfinite(value):
@@ -167,8 +170,9 @@ def fit(graph: Graph, loss: Node, scores: Node, X, y, *, epochs: int, lr: float,
             graph.backward(loss)
             opt.step()
             losses.append(value)
-            if hasattr(bar, "set_postfix"):
-                bar.set_postfix(loss=f"{value:.3f}")
+            if bar is not None:
+                bar.set_postfix(loss=f"{value:.3f}", refresh=False)
+                bar.update(1)
         history.loss.extend(losses)
         history.epoch_loss.append(float(np.mean(losses)))
         history.train_acc.append(correct / len(X))   # accuracy while training (weights moving)
@@ -176,6 +180,8 @@ def fit(graph: Graph, loss: Node, scores: Node, X, y, *, epochs: int, lr: float,
             vl, va = evaluate(graph, loss, scores, *validation, x=x, y_name=y_name)
             history.val_loss.append(vl)
             history.val_acc.append(va)
+    if bar is not None:
+        bar.close()
     return history
 
 
@@ -202,6 +208,7 @@ def plot_history(history: History, axes=None):
     ax_acc.set_xlabel("epoch")
     ax_acc.set_ylabel("accuracy")
     ax_acc.set_ylim(0, 1.02)
+    ax_acc.xaxis.get_major_locator().set_params(integer=True)
     ax_acc.set_title("accuracy")
     ax_acc.legend()
     return axes
