@@ -58,7 +58,7 @@ def kernel_environment(tmp_path_factory):
 
 
 def test_the_notebooks_exist():
-    assert len(IPYNBS) >= 1, f"expected the lecture notebooks in {NOTEBOOKS}, found {IPYNBS}"
+    assert len(IPYNBS) >= 6, f"expected the lecture notebooks in {NOTEBOOKS}, found {IPYNBS}"
 
 
 @pytest.mark.notebooks
