@@ -2,6 +2,7 @@
 #   make demo   the lectures' worked examples through the C++ graph, then a gradient-check table
 #   make test   the whole test suite
 #   make wheel  dist/: the self-contained binary wheel students install, and the sdist
+#   make notebooks  the lecture notebooks in JupyterLab (installs JupyterLab into .venv once)
 # Each installs what is missing first: Debian packages (apt-get), a .venv, and gatelab itself
 # (editable, with its test extras). Once set up, they only rebuild what changed.
 
@@ -15,7 +16,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 CORE_SOURCES := $(shell find cpp bindings -type f 2>/dev/null) CMakeLists.txt pyproject.toml
 PYTEST_ARGS ?=
 
-.PHONY: demo test setup system-deps wheel clean
+.PHONY: demo test setup system-deps wheel notebooks clean
 
 demo: $(VENV)/.built
 	$(VENV)/bin/gatelab demo --grading
@@ -26,6 +27,19 @@ test: $(VENV)/.built
 	exit $$rc
 
 setup: $(VENV)/.built
+
+# The lecture notebooks (notebooks/*.ipynb) in JupyterLab, running the venv's gatelab. The test
+# extras already hold the kernel and what the notebooks import; JupyterLab itself, ipywidgets
+# (tqdm's notebook progress bars) and jupytext (saving keeps each .py twin in sync) come here.
+# JUPYTER_ARGS passes options through, e.g. make notebooks JUPYTER_ARGS="--no-browser --port 8890".
+JUPYTER_ARGS ?=
+
+notebooks: $(VENV)/.notebook-tools
+	$(VENV)/bin/jupyter lab notebooks/ $(JUPYTER_ARGS)
+
+$(VENV)/.notebook-tools: $(VENV)/.built
+	$(PIP) install -q "jupyterlab>=4" "ipywidgets>=8" "jupytext>=1.16"
+	@touch $@
 
 # Debian packages: only the missing ones are installed (no apt-get call when all are present).
 $(VENV)/.system-deps: Makefile
