@@ -31,8 +31,9 @@ setup: $(VENV)/.built
 # The lecture notebooks (notebooks/*.ipynb) in JupyterLab, running the venv's gatelab. The test
 # extras already hold the kernel and what the notebooks import; JupyterLab itself, ipywidgets
 # (tqdm's notebook progress bars) and jupytext (saving keeps each .py twin in sync) come here.
-# JUPYTER_ARGS passes options through, e.g. make notebooks JUPYTER_ARGS="--no-browser --port 8890".
-JUPYTER_ARGS ?=
+# JUPYTER_ARGS passes options through, e.g. make notebooks JUPYTER_ARGS="--no-browser --port 8890";
+# as root (a container, a lab machine) JupyterLab refuses to start without --allow-root.
+JUPYTER_ARGS ?= $(if $(SUDO),,--allow-root)
 
 notebooks: $(VENV)/.notebook-tools
 	$(VENV)/bin/jupyter lab notebooks/ $(JUPYTER_ARGS)
