@@ -283,3 +283,10 @@ def test_gil_is_released_while_the_core_runs(threads):
     inside = [t for t in ticks if window["start"] + 0.01 < t < window["end"] - 0.01]
     assert window["end"] - window["start"] > 0.05, "the pass was too short to observe"
     assert len(inside) > 100, "the main thread did not run while C++ worked: the GIL was held"
+
+
+def test_integer_input_in_arithmetic_says_to_use_floats():
+    g = gl.Graph()
+    x = g.input("x", [1, 2, 3])  # Python ints: an int64 array, as labels are
+    with pytest.raises(TypeError, match="'x' holds integers .* gates compute in float64 or float32"):
+        x * 2.0
