@@ -2,6 +2,7 @@
 #   make demo   the lectures' worked examples through the C++ graph, then a gradient-check table
 #   make test   the whole test suite
 #   make wheel  dist/: the self-contained binary wheel students install, and the sdist
+#   make notebooks  the lecture notebooks in JupyterLab (installs JupyterLab into .venv once)
 #   make bench  gatelab vs PyTorch vs a NumPy reference, at 1 and 2 threads -> BENCHMARKS.md
 # Each installs what is missing first: Debian packages (apt-get), a .venv, and gatelab itself
 # (editable, with its test extras). Once set up, they only rebuild what changed.
@@ -16,10 +17,10 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 CORE_SOURCES := $(shell find cpp bindings -type f 2>/dev/null) CMakeLists.txt pyproject.toml
 PYTEST_ARGS ?=
 
-.PHONY: demo test setup system-deps wheel bench clean
+.PHONY: demo test setup system-deps wheel notebooks bench clean
 
 demo: $(VENV)/.built
-	$(PY) -m gatelab.demo
+	$(VENV)/bin/gatelab demo --grading
 
 test: $(VENV)/.built
 	@$(PY) -m pytest $(PYTEST_ARGS); rc=$$?; \
@@ -27,6 +28,20 @@ test: $(VENV)/.built
 	exit $$rc
 
 setup: $(VENV)/.built
+
+# The lecture notebooks (notebooks/*.ipynb) in JupyterLab, running the venv's gatelab. The test
+# extras already hold the kernel and what the notebooks import; JupyterLab itself, ipywidgets
+# (tqdm's notebook progress bars) and jupytext (saving keeps each .py twin in sync) come here.
+# JUPYTER_ARGS passes options through, e.g. make notebooks JUPYTER_ARGS="--no-browser --port 8890";
+# as root (a container, a lab machine) JupyterLab refuses to start without --allow-root.
+JUPYTER_ARGS ?= $(if $(SUDO),,--allow-root)
+
+notebooks: $(VENV)/.notebook-tools
+	$(VENV)/bin/jupyter lab notebooks/ $(JUPYTER_ARGS)
+
+$(VENV)/.notebook-tools: $(VENV)/.built
+	$(PIP) install -q "jupyterlab>=4" "ipywidgets>=8" "jupytext>=1.16"
+	@touch $@
 
 # Debian packages: only the missing ones are installed (no apt-get call when all are present).
 $(VENV)/.system-deps: Makefile

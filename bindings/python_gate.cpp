@@ -27,8 +27,17 @@ void PythonGate::reraise(py::error_already_set& e, const char* method) const {
   std::string message = name_ + "." + method + " raised " +
                         py::str(e.type().attr("__name__")).cast<std::string>() + ": " +
                         py::str(e.value()).cast<std::string>();
-  py::raise_from(e, e.type().ptr(), message.c_str());
-  throw py::error_already_set();
+  // Rebuilding needs a type that takes one message. Where it does not (NumPy's
+  // _ArrayMemoryError, say), the original exception travels on with the gate named in a note.
+  PyObject* probe = PyObject_CallFunction(e.type().ptr(), "s", message.c_str());
+  if (probe) {
+    Py_DECREF(probe);
+    py::raise_from(e, e.type().ptr(), message.c_str());
+    throw py::error_already_set();
+  }
+  PyErr_Clear();
+  if (py::hasattr(e.value(), "add_note")) e.value().attr("add_note")(message);
+  throw;  // the exception being handled by the caller: e itself
 }
 
 Tensor PythonGate::convert(py::handle result, const char* method, const std::string& what, DType dtype,

@@ -46,3 +46,10 @@ def test_circuit_helper_matches_slides():
     g = demo.circuit()
     assert (g["x"].grad, g["y"].grad, g["z"].grad) == (-4.0, -4.0, 3.0)
     assert isinstance(g, gl.Graph)
+
+
+def test_gatelab_demo_command(capsys):
+    from gatelab.cli import main
+
+    assert main(["demo"]) == 0
+    assert "dy/dx1 = 5.500" in capsys.readouterr().out

@@ -254,3 +254,39 @@ def test_bad_values_are_type_errors():
         x ** x
     with pytest.raises(TypeError, match="no truth value"):
         bool(x)
+
+
+def test_gil_is_released_while_the_core_runs(threads):
+    # Another Python thread keeps running while a long forward pass is inside C++.
+    import threading
+    import time
+
+    gl.set_num_threads(1)
+    g = gl.Graph()
+    x = g.input("x", np.random.default_rng(0).normal(size=(8, 16, 64, 64)))
+    w = g.input("w", np.random.default_rng(1).normal(size=(32, 16, 5, 5)))
+    y = gl.conv2d(x, w, padding=2)
+    window = {}
+
+    def run():
+        window["start"] = time.perf_counter()
+        for _ in range(3):
+            g.forward(output=y)
+        window["end"] = time.perf_counter()
+
+    worker = threading.Thread(target=run)
+    ticks = []
+    worker.start()
+    while worker.is_alive():
+        ticks.append(time.perf_counter())
+    worker.join()
+    inside = [t for t in ticks if window["start"] + 0.01 < t < window["end"] - 0.01]
+    assert window["end"] - window["start"] > 0.05, "the pass was too short to observe"
+    assert len(inside) > 100, "the main thread did not run while C++ worked: the GIL was held"
+
+
+def test_integer_input_in_arithmetic_says_to_use_floats():
+    g = gl.Graph()
+    x = g.input("x", [1, 2, 3])  # Python ints: an int64 array, as labels are
+    with pytest.raises(TypeError, match="'x' holds integers .* gates compute in float64 or float32"):
+        x * 2.0

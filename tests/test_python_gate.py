@@ -188,3 +188,22 @@ def test_python_gate_jvp_is_used_when_defined():
     g2.forward()
     with pytest.raises(TypeError, match="Square: has no jvp"):
         g2.jvp(y2, {x2: 1.0})
+
+
+def test_exception_whose_type_takes_other_arguments_keeps_its_type():
+    class NeedsTwo(Exception):
+        def __init__(self, code, detail):
+            super().__init__(f"{code}: {detail}")
+
+    class Raises(gl.Gate):
+        def forward(self, x):
+            raise NeedsTwo(7, "custom failure")
+
+        def backward(self, dout):
+            return (dout,)
+
+    g = gl.Graph()
+    g.apply(Raises(), g.input("x", 1.0))
+    with pytest.raises(NeedsTwo, match="7: custom failure") as err:
+        g.forward()
+    assert any("Raises.forward raised NeedsTwo" in note for note in getattr(err.value, "__notes__", []))

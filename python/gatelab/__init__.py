@@ -28,6 +28,7 @@ from gatelab.trace import Trace, lecture_example, trace
 from gatelab.drawing import Drawing, draw, to_dot
 from gatelab.pooling import avg_pool2d, max_pool2d
 from gatelab import gates, layers
+from gatelab import datasets, training
 
 __version__ = _core.build_info()["version"]
 
@@ -43,4 +44,5 @@ __all__ = [
     "jacobian_memory", "conv2d_jacobian_memory", "backward_steps", "trace", "Trace", "lecture_example",
     "to_dot", "draw", "Drawing",
     "conv1d", "conv2d", "conv_output_size", "max_pool2d", "avg_pool2d", "layers",
+    "datasets", "training",
 ]

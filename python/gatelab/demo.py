@@ -129,5 +129,16 @@ def main() -> None:
         print(f"  {name.ljust(width)}  max relative error {shown:>8}  {verdict}")
 
 
+def grading_section() -> None:
+    """Assignment A1's sample submissions through the autograder, against their expected scores."""
+    from gatelab.grading import demo_a1
+
+    _title("7. The autograder on assignment A1's sample submissions (per-test sandboxes)")
+    rows = demo_a1()
+    wrong = [r["name"] for r in rows if not r["ok"]]
+    print("every sample scored what it should" if not wrong else f"unexpected scores: {wrong}")
+
+
 if __name__ == "__main__":
     main()
+    grading_section()

@@ -298,6 +298,10 @@ class Graph:
                                  "nodes of different graphs cannot be combined")
             return value
         dtype = self._g.dtype(like.id)
+        if dtype == "int64":
+            raise TypeError(f"{who}: '{like.name}' holds integers (int64, as labels do); gates compute in "
+                            f"float64 or float32. Give it float values, e.g. g.input('{like.name}', "
+                            "np.array([...], dtype=np.float64)) or [1.0, 2.0]")
         if _is_number(value):
             return self._node(self._g.add_constant(float(value), dtype, ""))
         if isinstance(value, (np.ndarray, list, tuple)):

@@ -1,0 +1,147 @@
+"""A1 harness: code that runs inside the student's sandboxed process (functions taking the
+submission's namespace ``ns`` first) and the graph builders the tests share with it.
+
+A builder takes a ``make(class_name)`` that returns a gate: the student's gate in the sandbox,
+gatelab's built-in one in the test (the oracle), so both build exactly the same circuit. Nothing
+here holds an answer.
+"""
+
+import numpy as np
+
+import gatelab as gl
+
+BUILTIN = {"MultiplyGate": "Multiply", "ReciprocalGate": "Reciprocal", "SigmoidGate": "Sigmoid",
+           "MaxGate": "Maximum", "MeanGate": "Mean"}
+
+
+def builtin_gate(class_name):
+    return getattr(gl.gates, BUILTIN[class_name])()
+
+
+# ---- Part 1: gates ------------------------------------------------------------------------------
+
+def run_gate(ns, class_name, inputs, dout):
+    """The student's gate on arrays: (forward output, backward gradients)."""
+    gate = ns.get(class_name)()
+    out = gate.forward(*[np.array(a) for a in inputs])
+    grads = gate.backward(np.array(dout))
+    if not isinstance(grads, (tuple, list)):
+        grads = (grads,)
+    return out, tuple(grads)
+
+
+def circuit(kind, make, arrays):
+    """Gradients of every input of a small circuit around one gate, run by the C++ graph."""
+    g = gl.Graph()
+    nodes = [g.input(f"in{i}", np.array(a)) for i, a in enumerate(arrays)]
+    if kind == "multiply_square":            # the same node on both inputs: the graph adds both paths
+        x, w = nodes
+        out = gl.sum(g.apply(make("MultiplyGate"), x, x) * w)
+    elif kind == "reciprocal":
+        x, w = nodes
+        out = gl.sum(g.apply(make("ReciprocalGate"), x + 0.0) * w)
+    elif kind == "sigmoid_neuron":           # f = sigma(w0 x0 + w1 x1 + w2), element-wise
+        w0, x0, w1, x1, w2 = nodes
+        out = gl.sum(g.apply(make("SigmoidGate"), w0 * x0 + w1 * x1 + w2))
+    elif kind == "max":
+        x, y, w = nodes
+        out = gl.sum(g.apply(make("MaxGate"), 2.0 * x, y) * w)
+    elif kind == "mean":
+        x, w = nodes
+        out = g.apply(make("MeanGate"), x * w) * 3.0
+    else:
+        raise ValueError(kind)
+    g.forward()
+    g.backward(out)
+    return [None if n.grad is None else np.array(n.grad) for n in nodes]
+
+
+def circuit_grads(ns, kind, arrays):
+    return circuit(kind, lambda name: ns.get(name)(), arrays)
+
+
+# ---- Part 2: Value graphs ---------------------------------------------------------------------------
+# A graph is a spec: a list of ("leaf", v) | ("add", i, j) | ("mul", i, j) | ("tanh", i) |
+# ("exp", i) | ("pow", i, k) entries; each op refers to earlier entries; the last is the root.
+
+PARENTS = {"leaf": 0, "add": 2, "mul": 2, "tanh": 1, "exp": 1, "pow": 1}
+
+
+def parents(entry):
+    """Positions of the nodes a spec entry is computed from."""
+    return list(entry[1:1 + PARENTS[entry[0]]])
+
+
+def build(spec, leaf, tanh=lambda n: n.tanh(), exp=lambda n: n.exp()):
+    """The nodes of ``spec``: Values (leaf=Value) or gatelab graph nodes (leaf=g.input, gl.tanh, gl.exp)."""
+    nodes = []
+    for entry in spec:
+        op, args = entry[0], [nodes[i] for i in parents(entry)]
+        if op == "leaf":
+            nodes.append(leaf(entry[1]))
+        elif op == "add":
+            nodes.append(args[0] + args[1])
+        elif op == "mul":
+            nodes.append(args[0] * args[1])
+        elif op == "tanh":
+            nodes.append(tanh(args[0]))
+        elif op == "exp":
+            nodes.append(exp(args[0]))
+        elif op == "pow":
+            nodes.append(args[0] ** entry[2])
+        else:
+            raise ValueError(op)
+    return nodes
+
+
+def value_topological_sort(ns, spec):
+    """The student's topological order as positions in the spec (-1: not a node of the graph)."""
+    nodes = build(spec, ns.get("Value"))
+    order = ns.get("topological_sort")(nodes[-1])
+    position = {id(n): i for i, n in enumerate(nodes)}
+    return [position.get(id(v), -1) for v in order]
+
+
+def value_backward(ns, spec, times=1):
+    """Every node's .grad after the student's backward(root), run ``times`` times."""
+    nodes = build(spec, ns.get("Value"))
+    for node in nodes:
+        node.grad = 7.0                      # stale gradients from an earlier pass
+    for _ in range(times):
+        ns.get("backward")(nodes[-1])
+    return [float(n.grad) for n in nodes]
+
+
+# ---- Part 3: gradient checks ------------------------------------------------------------------------
+
+FUNCTIONS = {
+    "sin_x2": lambda x, w: float(np.sum(np.sin(x) * x ** 2)),
+    "exp_weighted": lambda x, w: float(np.sum(np.exp(0.5 * x) * w)),
+}
+
+
+def numerical_gradient(ns, function, x, w, h):
+    """The student's numerical gradient of FUNCTIONS[function], and x after the call."""
+    x = np.array(x, dtype=np.float64)
+    f = FUNCTIONS[function]
+    grad = ns.get("numerical_gradient")(lambda arr: f(arr, w), x, h)
+    return grad, x
+
+
+class WrongFirstInput(gl.Gate):
+    """out = x * y with dx off by a factor of 2: a gate a gradient check must catch."""
+
+    def forward(self, x, y):
+        self.x, self.y = x, y
+        return x * y
+
+    def backward(self, dout):
+        return 2.0 * self.y * dout, self.x * dout
+
+
+def gate_errors(ns, which, inputs, dout):
+    gate = {"multiply": lambda: gl.gates.Multiply(), "sigmoid": lambda: gl.gates.Sigmoid(),
+            "wrong": WrongFirstInput}[which]()
+    errors = ns.get("gate_gradient_errors")(gate, [np.array(a, dtype=np.float64) for a in inputs],
+                                            np.array(dout), 1e-5)
+    return [float(e) for e in errors]

@@ -1,0 +1,466 @@
+"""The autograder's parts: notebook formats, reading submissions, authoring (student notebook,
+bundles, Gradescope zip), the sandbox protocol, integrity checks, reports, the CLI, and the
+grader's robustness to broken submissions and broken assignments. The sample submissions are
+graded in test_grading_samples.py.
+"""
+
+import ast
+import json
+import os
+import pickle
+import shutil
+import socket
+import stat
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from gatelab.cli import build_parser, main
+from gatelab.grading import find_assignment, grade
+from gatelab.grading.authoring import AuthoringError, assign, solution_cells, student_cells
+from gatelab.grading.integrity import Integrity
+from gatelab.grading.notebook import Cell, parse_percent, read_ipynb, write_ipynb, write_percent
+from gatelab.grading.protocol import ProtocolError, RemoteRef, export, recv, send
+from gatelab.grading.report import format_report
+from gatelab.grading.runner import GradeResult, TestResult
+from gatelab.grading.submission import SubmissionError, find_submission_file, load_submission
+
+A1 = find_assignment("A1")
+
+
+# ---- notebooks ------------------------------------------------------------------------------------
+
+CELLS = [Cell("markdown", "# Title\n\nSome *text*."), Cell("code", "import numpy as np\nx = 1", ["setup"]),
+         Cell("code", "def f(x):\n\n    return x + 1"), Cell("raw", "raw text")]
+
+
+def test_percent_round_trip():
+    back = parse_percent(write_percent(CELLS))
+    assert [(c.kind, c.source, c.tags) for c in back] == [(c.kind, c.source, c.tags) for c in CELLS]
+
+
+def test_percent_records_where_cells_start():
+    text = "# %%\nimport os\n\n# %% [markdown]\n# hi\n\n# %%\n\ndef g():\n    pass\n"
+    cells = parse_percent(text)
+    assert [c.line for c in cells] == [2, 5, 9]
+
+
+def test_ipynb_round_trip_and_format():
+    text = write_ipynb(CELLS)
+    nb = json.loads(text)
+    assert nb["nbformat"] == 4 and nb["nbformat_minor"] == 5
+    assert len({c["id"] for c in nb["cells"]}) == len(CELLS)
+    code = [c for c in nb["cells"] if c["cell_type"] == "code"]
+    assert all(c["outputs"] == [] and c["execution_count"] is None for c in code)
+    back = read_ipynb(text)
+    assert [(c.kind, c.source, c.tags) for c in back] == [(c.kind, c.source, c.tags) for c in CELLS]
+    assert write_ipynb(CELLS) == text     # reproducible
+
+
+def test_ipynb_that_is_not_a_notebook():
+    with pytest.raises(ValueError, match="JSON does not parse"):
+        read_ipynb("{not json")
+    with pytest.raises(ValueError, match="no list of cells"):
+        read_ipynb('{"cells": 3}')
+
+
+# ---- submissions -------------------------------------------------------------------------------------
+
+def test_submission_runs_only_definitions(tmp_path):
+    path = tmp_path / "sub.py"
+    path.write_text("# %%\nimport numpy as np\nprint('hello')\nH = 1e-5\nW = np.zeros(3)\n"
+                    "try:\n    import scipy\nexcept ImportError:\n    scipy = None\n"
+                    "# %%\ndef f(x):\n    return x\nf(3)\nfor i in range(10):\n    pass\nclass C:\n    pass\n"
+                    "g = lambda x: np.sin(x)\n")
+    sub = load_submission(path)
+    assert [u.names for u in sub.units] == [["H", "np", "scipy"], ["C", "f", "g"]]
+    assert [u.skipped for u in sub.units] == [2, 2]         # print, W = call; f(3), for
+    assert sub.units[1].line_offset == 10 and sub.units[1].label == "the cell at line 11"
+    assert any("4 top-level statement(s)" in n for n in sub.notes)
+
+
+def test_syntax_error_costs_only_its_definition(tmp_path):
+    path = tmp_path / "sub.py"
+    path.write_text("# %%\ndef good(x):\n    return x\n\ndef bad(x:\n    return x\n\ndef also_good():\n    pass\n")
+    sub = load_submission(path)
+    ok = sorted(n for u in sub.units if u.error is None for n in u.names)
+    broken = [u for u in sub.units if u.error]
+    assert ok == ["also_good", "good"]
+    assert len(broken) == 1 and broken[0].names == ["bad"] and "SyntaxError at line 5" in broken[0].error
+    assert any("it defines bad" in n for n in sub.notes)
+
+
+def test_notebook_magics_and_cell_magics(tmp_path):
+    cells = [Cell("code", "%matplotlib inline\nimport numpy as np\n!pip install foo"),
+             Cell("code", "%%time\ndef slow():\n    pass"), Cell("code", "def f():\n    return 1")]
+    path = tmp_path / "nb.ipynb"
+    path.write_text(write_ipynb(cells))
+    sub = load_submission(path)
+    assert [u.names for u in sub.units] == [["np"], ["f"]]
+    assert sub.units[1].label == "cell 3" and sub.units[1].filename == "nb.ipynb, cell 3"
+    assert any("%%time" in n for n in sub.notes)
+
+
+def test_find_submission_in_a_folder(tmp_path):
+    (tmp_path / "a").mkdir()
+    (tmp_path / "a" / "mine.ipynb").write_text(write_ipynb(CELLS))
+    (tmp_path / "a" / ".ipynb_checkpoints").mkdir()
+    (tmp_path / "a" / ".ipynb_checkpoints" / "mine-checkpoint.ipynb").write_text("{}")
+    assert find_submission_file(tmp_path / "a").name == "mine.ipynb"
+    (tmp_path / "a" / "A1.ipynb").write_text(write_ipynb(CELLS))
+    assert find_submission_file(tmp_path / "a", prefer="A1").name == "A1.ipynb"
+    with pytest.raises(SubmissionError, match="several .ipynb"):
+        find_submission_file(tmp_path / "a", prefer="A2")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(SubmissionError, match="no notebook"):
+        find_submission_file(tmp_path / "empty")
+    (tmp_path / "x.txt").write_text("")
+    with pytest.raises(SubmissionError, match=r"\.ipynb\) or a Python file"):
+        find_submission_file(tmp_path / "x.txt")
+
+
+# ---- authoring --------------------------------------------------------------------------------------
+
+SOURCE = """# %% [markdown]
+# ## Part 1
+# %%
+class G:
+    def backward(self, dout):
+        # BEGIN SOLUTION
+        return 2 * dout
+        # END SOLUTION
+
+def helper(x):
+    y = x
+    # BEGIN SOLUTION
+    y = y + 1
+    # END SOLUTION
+    return y
+"""
+
+
+def test_student_version_replaces_each_answer_with_a_stub():
+    cells = student_cells(parse_percent(SOURCE))
+    code = cells[1].source
+    assert "2 * dout" not in code and "y + 1" not in code and "SOLUTION" not in code
+    assert 'raise NotImplementedError("G.backward is not written yet")' in code
+    assert 'raise NotImplementedError("helper is not written yet")' in code
+    assert "# TODO: your code here (see 'Part 1')." in code
+    ast.parse(code)
+    solution = solution_cells(parse_percent(SOURCE))[1].source
+    assert "SOLUTION" not in solution and "2 * dout" in solution
+
+
+@pytest.mark.parametrize("bad, message", [
+    ("def f():\n    # BEGIN SOLUTION\n    pass\n", "never closed"),
+    ("def f():\n    # END SOLUTION\n    pass\n", "without BEGIN"),
+    ("def f():\n    # BEGIN SOLUTION\n    # BEGIN SOLUTION\n    pass\n    # END SOLUTION\n", "inside another"),
+])
+def test_malformed_markers(bad, message):
+    with pytest.raises(AuthoringError, match=message):
+        student_cells(parse_percent(bad))
+
+
+@pytest.fixture(scope="module")
+def dists(tmp_path_factory):
+    """gatelab assign's output for each assignment."""
+    out = {}
+    for name in ("A1", "A2", "A3"):
+        out[name] = tmp_path_factory.mktemp("dist") / name
+        assign(find_assignment(name), out[name])
+    return out
+
+
+@pytest.fixture(scope="module")
+def dist(dists):
+    return dists["A1"]
+
+
+def _solution_lines(a):
+    """Every line of code inside a solution block of an assignment's source."""
+    lines, inside = [], False
+    for line in a.source.read_text().splitlines():
+        if line.strip() == "# BEGIN SOLUTION":
+            inside = True
+        elif line.strip() == "# END SOLUTION":
+            inside = False
+        elif inside and line.strip() and not line.strip().startswith("#"):
+            lines.append(line.strip())
+    return lines
+
+
+@pytest.mark.parametrize("name", ["A1", "A2", "A3"])
+def test_student_bundle_has_no_hidden_tests_and_no_answers(dists, name):
+    a, student = find_assignment(name), dists[name] / "student"
+    files = sorted(str(p.relative_to(student)) for p in student.rglob("*") if p.is_file())
+    assert files == [f"{name}.ipynb", "assignment.toml", "tests/harness.py", "tests/oracle.py", "tests/test_public.py"]
+    nb = json.loads((student / f"{name}.ipynb").read_text())
+    code = "\n".join("".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "code")
+    assert "SOLUTION" not in code
+    solution_lines = [line for line in _solution_lines(a) if len(line) > 12]
+    assert len(solution_lines) >= 10
+    assert not [line for line in solution_lines if line in code]
+    tests = "".join((student / "tests" / f).read_text() for f in os.listdir(student / "tests"))
+    assert not [line for line in solution_lines if "=" in line and line in tests]
+    assert code.count("raise NotImplementedError(") == a.source.read_text().count("# BEGIN SOLUTION")
+
+
+def _float_literals(path):
+    return [n.value for n in ast.walk(ast.parse(path.read_text())) if isinstance(n, ast.Constant)
+            and isinstance(n.value, float)]
+
+
+@pytest.mark.parametrize("name", ["A1", "A2", "A3"])
+def test_bundles_hold_no_expected_values(dists, name):
+    """The oracle is gatelab itself: no data files, and every number in the tests is an input
+    setting (at most 3 significant digits), never a stored result."""
+    for bundle in (dists[name] / "student", dists[name] / "autograder"):
+        suffixes = {p.suffix for p in bundle.rglob("*") if p.is_file()}
+        assert suffixes <= {".py", ".ipynb", ".toml"}, suffixes
+        for test_file in (bundle / "tests").glob("*.py"):
+            for value in _float_literals(test_file):
+                digits = f"{abs(value):.15e}".split("e")[0].replace(".", "").rstrip("0")
+                assert len(digits) <= 3, (test_file.name, value)
+
+
+def test_autograder_bundle_and_zip(dist):
+    bundle = dist / "autograder"
+    assert sorted(p.name for p in (bundle / "tests").iterdir()) == [
+        "harness.py", "oracle.py", "test_hidden.py", "test_public.py"]
+    code = "".join(p.read_text() for p in bundle.rglob("*.py"))
+    assert not [line for line in _solution_lines(A1) if len(line) > 12 and "=" in line and line in code]
+    with zipfile.ZipFile(dist / "autograder.zip") as z:
+        names = z.namelist()
+        assert {"setup.sh", "run_autograder", "assignment/assignment.toml", "assignment/tests/test_hidden.py"} <= set(names)
+        for script in ("setup.sh", "run_autograder"):
+            assert (z.getinfo(script).external_attr >> 16) & 0o111
+        assert "gatelab grade" in z.read("run_autograder").decode()
+        assert "pip install" in z.read("setup.sh").decode()
+    solution = json.loads((dist / "solution" / "A1.ipynb").read_text())
+    assert "SOLUTION" not in json.dumps(solution)
+
+
+def test_zip_installs_what_the_assignment_needs(dists):
+    def setup(name):
+        with zipfile.ZipFile(dists[name] / "autograder.zip") as z:
+            return z.read("setup.sh").decode()
+
+    assert 'pip install -q "scikit-learn"' in setup("A3") and "scikit-learn" not in setup("A1")
+    assert "gatelab[grading]==" in setup("A1")
+
+
+def test_run_autograder_writes_results_json(dist, tmp_path):
+    """Gradescope's entry point, run as Gradescope would (its folders under AUTOGRADER_ROOT)."""
+    with zipfile.ZipFile(dist / "autograder.zip") as z:
+        z.extractall(tmp_path / "source")
+    (tmp_path / "submission").mkdir()
+    shutil.copy(dist / "samples" / "solution.ipynb", tmp_path / "submission" / "A1.ipynb")
+    script = tmp_path / "source" / "run_autograder"
+    script.chmod(script.stat().st_mode | stat.S_IXUSR)
+    env = dict(os.environ, AUTOGRADER_ROOT=str(tmp_path), GATELAB=str(Path(sys.executable).parent / "gatelab"))
+    subprocess.run(["bash", str(script)], env=env, check=True, capture_output=True, timeout=300)
+    data = json.loads((tmp_path / "results" / "results.json").read_text())
+    assert data["score"] == data["max_score"] == sum(t["max_score"] for t in data["tests"]) > 0
+    hidden = [t for t in data["tests"] if t["visibility"] != "visible"]
+    assert hidden and all(t["visibility"] == "after_published" for t in hidden)
+
+
+def test_grading_with_the_student_bundle_runs_public_tests_only(dist):
+    r = grade(dist / "student", dist / "samples" / "solution.ipynb", seed=1)
+    assert r.tests and not any(t.hidden for t in r.tests)
+    assert r.score == r.max_score
+
+
+# ---- robustness -------------------------------------------------------------------------------------
+
+def test_unreadable_submission_still_gets_a_results_json(tmp_path):
+    bad = tmp_path / "A1.ipynb"
+    bad.write_text("{ this is not a notebook")
+    out = tmp_path / "results.json"
+    r = grade(A1, bad, json_path=out)
+    data = json.loads(out.read_text())
+    assert data["score"] == 0 and len(data["tests"]) == len(r.tests) > 0
+    assert "JSON does not parse" in data["output"]
+    assert all("could not be read" in t["output"] for t in data["tests"])
+    assert not r.errors
+
+
+def test_missing_submission_and_missing_assignment(tmp_path):
+    r = grade(A1, tmp_path / "nowhere.ipynb", json_path=tmp_path / "a.json")
+    assert r.score == 0 and any("no such file" in n for n in r.notes)
+    r = grade(tmp_path / "no-assignment", tmp_path / "nowhere.ipynb", json_path=tmp_path / "b.json")
+    assert r.errors and json.loads((tmp_path / "b.json").read_text())["score"] == 0
+
+
+def test_broken_test_file_is_a_grader_problem(tmp_path):
+    root = _assignment(tmp_path / "Z", "import no_such_module\n\ndef test_x():\n    pass\n")
+    sub = tmp_path / "sub.py"
+    sub.write_text("def f():\n    return 1\n")
+    r = grade(root, sub, json_path=tmp_path / "r.json")
+    assert r.errors and "failed to load" in r.errors[0]
+    data = json.loads((tmp_path / "r.json").read_text())
+    assert data["score"] == 0 and "course staff" in data["output"]
+
+
+def _assignment(root, tests, toml=""):
+    (root / "tests").mkdir(parents=True)
+    (root / "assignment.toml").write_text(f'[assignment]\nname = "{root.name}"\n{toml}')
+    (root / "tests" / "test_public.py").write_text(tests)
+    return root
+
+
+def test_a_grading_session_that_dies_costs_only_unreported_tests(tmp_path):
+    root = _assignment(tmp_path / "Z", "import os\n\ndef test_a():\n    pass\n\n"
+                                        "def test_b():\n    os._exit(3)\n\ndef test_c():\n    pass\n")
+    sub = tmp_path / "sub.py"
+    sub.write_text("x = 1\n")
+    r = grade(root, sub, json_path=tmp_path / "r.json")
+    assert [t.status for t in r.tests] == ["passed", "failed", "failed"]
+    assert "ended before this test" in r.tests[1].output
+    assert r.errors and "ended before reporting every test" in r.errors[0]
+    assert json.loads((tmp_path / "r.json").read_text())["score"] == 1
+
+
+def test_a_stalled_grading_session_is_stopped(tmp_path, monkeypatch):
+    from gatelab.grading import runner
+
+    monkeypatch.setattr(runner, "_SLACK", 1.0)
+    root = _assignment(tmp_path / "Z", "import time\n\ndef test_a():\n    pass\n\n"
+                                        "def test_b():\n    time.sleep(600)\n",
+                       "[grading]\ntime_limit = 1\nload_limit = 1\n")
+    sub = tmp_path / "sub.py"
+    sub.write_text("x = 1\n")
+    r = grade(root, sub)
+    assert [t.status for t in r.tests] == ["passed", "failed"] and r.execution_time < 60
+    assert "stalled in test tests/test_public.py::test_b" in r.errors[0]
+    assert "far beyond its time limit" in r.tests[1].output
+
+
+def test_grade_removes_its_temporary_folders(tmp_path, monkeypatch):
+    import tempfile
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    sub = tmp_path / "sub.py"
+    sub.write_text("def f():\n    return 1\n")
+    grade(A1, sub)
+    assert sorted(os.listdir(tmp_path)) == ["sub.py"]
+
+
+def test_writing_the_graders_results_json_changes_nothing(dist, tmp_path):
+    """The sample finds the --json path on its grader's command line and writes a perfect score
+    there; the grader writes its own results.json last, from its own bookkeeping."""
+    out = tmp_path / "results.json"
+    proc = subprocess.run([str(Path(sys.executable).parent / "gatelab"), "grade", "A1",
+                           str(dist / "samples" / "writes_results.py"), "--json", str(out)],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads(out.read_text())
+    assert data["score"] == 0 and len(data["tests"]) > 10
+    assert '"score": 1000' in data["tests"][0]["output"]       # it did print its fake (a visible test)
+
+
+# ---- the sandbox protocol and integrity checks ------------------------------------------------------
+
+class _Evil:
+    def __reduce__(self):
+        return (os.system, ("echo pwned",))
+
+
+def test_grader_never_unpickles_foreign_objects():
+    a, b = socket.socketpair()
+    with a, b:
+        send(a, {"value": np.arange(6.0).reshape(2, 3), "ref": RemoteRef(1, "Gate"), "t": (1, 2.5, "s", None)})
+        got = recv(b, trusted=False)
+        assert np.array_equal(got["value"], np.arange(6.0).reshape(2, 3)) and got["ref"] == RemoteRef(1, "Gate")
+        payload = pickle.dumps(_Evil())
+        a.sendall(len(payload).to_bytes(8, "big") + payload)
+        with pytest.raises(ProtocolError, match="posix.system|os.system"):
+            recv(b, trusted=False)
+
+
+def test_export_keeps_objects_in_the_sandbox():
+    keep = {}
+    value = export((np.float64(2.0), [np.arange(3)], {"g": _Evil()}), keep)
+    assert value[0] == 2.0 and type(value[0]) is float
+    assert isinstance(value[2]["g"], RemoteRef) and isinstance(keep[value[2]["g"].ref], _Evil)
+    with pytest.raises(TypeError, match="numeric dtype"):
+        export(np.array([object()]), {})
+
+
+def test_own_code_check():
+    import gatelab as gl
+
+    namespace = {}
+    exec(compile("def mine(x):\n    return x\nclass G(gl.Gate):\n    pass\nclass H(gl.gates.Multiply):\n    pass\n",
+                 "student.py", "exec"), {"gl": gl, "__name__": "submission"}, namespace)
+    integrity = Integrity({"student.py"}, {}, [])
+    assert integrity.check_own("mine", namespace["mine"]) is None
+    assert integrity.check_own("G", namespace["G"]) is None
+    assert "inherits gatelab's built-in gate Multiply" in integrity.check_own("H", namespace["H"])
+    assert "gatelab.numerical.numerical_gradient" in integrity.check_own("ng", gl.numerical_gradient)
+    assert "not a function written in your submission" in integrity.check_own("s", np.sum)
+
+
+# ---- reports and the command line --------------------------------------------------------------------
+
+def _result():
+    r = GradeResult("A1", "alice.ipynb", seed=3)
+    r.tests = [TestResult("t::a", "a", "first test", "1", 2.0, False, status="passed"),
+               TestResult("t::b", "b", "second test", "2", 1.0, True, status="failed", kind="wrong",
+                          output="Wrong values in dx."),
+               TestResult("t::c", "c", "third test", "3", 1.0, False, status="failed", kind="crash",
+                          output="While running f, your code crashed.")]
+    r.notes = ["cell 3 was not run"]
+    return r
+
+
+def test_report_and_results_json_agree():
+    r = _result()
+    text = format_report(r, "Gates")
+    assert "A1 — Gates: alice.ipynb" in text and "Score: 2 / 4" in text and "[hidden] second test" in text
+    assert "Wrong values in dx." in text and "cell 3 was not run" in text
+    public = format_report(r, show_hidden=False)
+    assert "second test" not in public and "Score: 2 / 3 (public tests only)" in public
+    data = r.to_gradescope()
+    assert data["score"] == 2 and data["max_score"] == 4
+    assert [t["visibility"] for t in data["tests"]] == ["visible", "after_published", "visible"]
+    assert data["tests"][2]["tags"] == ["public", "crash"]
+
+
+def test_cli_has_assign_and_grade():
+    parser = build_parser()
+    commands = parser._subparsers._group_actions[0].choices
+    assert set(commands) >= {"assign", "grade"}
+    args = parser.parse_args(["grade", "A1", "--all", "subs", "-j", "3"])
+    assert args.all == "subs" and args.jobs == 3
+
+
+def test_cli_errors_are_messages(capsys):
+    assert main(["grade", "A1"]) == 2
+    assert "give a SUBMISSION" in capsys.readouterr().err
+    assert main(["grade", "no-such-assignment", "x.ipynb"]) == 2
+    assert "no assignment 'no-such-assignment'" in capsys.readouterr().err
+
+
+def test_test_processes_run_as_nobody_when_root(tmp_path, monkeypatch):
+    """As root (Gradescope), student code runs as ``nobody``: it cannot read the tests or write
+    the grader's files. Forced here because this machine's Python lives under /root, which nobody
+    cannot import from; the submission only uses modules the sandbox preloads."""
+    import pwd
+
+    monkeypatch.setenv("GATELAB_DROP_PRIVILEGES", "1")
+    expected_uid = pwd.getpwnam("nobody").pw_uid if os.getuid() == 0 else os.getuid()
+    root = _assignment(tmp_path / "Z", "def test_uid(student):\n"
+                                        f"    assert student.my_uid() == {expected_uid}\n\n"
+                                        "def test_tests_unreadable(student):\n"
+                                        f"    assert student.can_read(__file__) is {os.getuid() != 0}\n")
+    sub = tmp_path / "sub.py"
+    sub.write_text("import os\n\ndef my_uid():\n    return os.getuid()\n\n"
+                   "def can_read(path):\n    try:\n        open(path).read()\n        return True\n"
+                   "    except OSError:\n        return False\n")
+    r = grade(root, sub)
+    assert not r.errors and [t.status for t in r.tests] == ["passed", "passed"], [t.output for t in r.tests]
