@@ -97,6 +97,17 @@ def cpu_model() -> str:
     return platform.processor() or "unknown"
 
 
+def cpu_vector_features() -> str:
+    """The vector extensions /proc/cpuinfo lists (which of gatelab's kernel clones runs)."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = next((line.split(":", 1)[1].split() for line in f if line.startswith("flags")), [])
+    except OSError:
+        return "unknown"
+    wanted = ("sse2", "avx", "avx2", "fma", "avx512f", "avx512vl", "avx512bw", "avx512dq")
+    return ", ".join(w for w in wanted if w in flags) or "none listed"
+
+
 def machine_facts() -> Dict[str, str]:
     """What ran: CPU, cores, gatelab's build (OpenMP must be on), torch, NumPy and their BLAS."""
     import torch
@@ -107,6 +118,7 @@ def machine_facts() -> Dict[str, str]:
             for i in threadpool_info() if i["user_api"] == "blas"]
     return {
         "cpu": cpu_model(),
+        "cpu vector features": cpu_vector_features(),
         "cores": str(os.cpu_count()),
         "gatelab": f"{info['version']}, {info['build_type']} build, {info['compiler']}, flags '{info['cxx_flags']}', "
                    f"OpenMP {info['openmp']} ({info['openmp_version']})",
@@ -116,6 +128,7 @@ def machine_facts() -> Dict[str, str]:
         "BLAS libraries loaded": "; ".join(blas),
         "python": platform.python_version(),
         "OPENBLAS_CORETYPE": os.environ.get("OPENBLAS_CORETYPE", "(unset)"),
+        "OPENBLAS_THREAD_TIMEOUT": os.environ.get("OPENBLAS_THREAD_TIMEOUT", "(unset)") + " (set by run.py, see the notes)",
     }
 
 
