@@ -88,51 +88,59 @@ void inside(std::int64_t& lo, std::int64_t& hi, std::int64_t out, std::int64_t n
   hi = std::clamp(last < 0 ? 0 : last / s + 1, lo, out);
 }
 
-// The im2col correspondence, one segment (column row, output row) at a time. For column row
-// (c, i, j) and output row oh, the input row is ih = oh·S - P + i·D; entries ow in [lo, hi) read
-// x[c, ih, ow·S + shift] and the others fall in the zero padding. visit(col, x_row, lo, hi, shift)
-// receives the offsets of cols[(c·FH + i)·FW + j, oh·OW] and of x[c, ih, 0]; a row ih in the
-// padding comes with lo = hi = 0.
-template <class Visit>
-void walk_columns(const ConvShape& s, Visit&& visit) {
+// The im2col correspondence. Column row (c, i, j) holds, for every output position (oh, ow),
+// the input element x[c, oh·S - P + i·D, ow·S - P + j·D], or 0 where that falls in the padding.
+// Output rows oh in [oh_lo, oh_hi) read a real input row, and within them entries ow in [lo, hi)
+// read x[c, ih, ow·S + shift] with shift = j·D - P. Rows are short (OW entries), so both
+// directions are written as plain loops compiled per CPU level (GATELAB_VECTORIZE): a call of
+// memcpy/memset per 16-entry segment would cost more than the copy.
+
+// cols is (C·FH·FW, OH·OW), x is (C,H,W). Group g's rows are the contiguous block [g·R, (g+1)·R).
+template <class T>
+GATELAB_VECTORIZE void im2col(T* __restrict cols, const T* __restrict x, const ConvShape& s) {
+  const std::int64_t OW = s.OW, sw = s.sw;
   for (std::int64_t c = 0; c < s.C; ++c)
     for (std::int64_t i = 0; i < s.FH; ++i) {
       std::int64_t oh_lo, oh_hi;
       inside(oh_lo, oh_hi, s.OH, s.H, s.sh, s.ph, i * s.dh);
       for (std::int64_t j = 0; j < s.FW; ++j) {
-        std::int64_t ow_lo, ow_hi;
-        inside(ow_lo, ow_hi, s.OW, s.W, s.sw, s.pw, j * s.dw);
-        const std::int64_t row = ((c * s.FH + i) * s.FW + j) * s.P(), shift = j * s.dw - s.pw;
-        for (std::int64_t oh = 0; oh < s.OH; ++oh) {
-          if (oh < oh_lo || oh >= oh_hi) visit(row + oh * s.OW, 0, 0, 0, shift);
-          else visit(row + oh * s.OW, (c * s.H + oh * s.sh - s.ph + i * s.dh) * s.W, ow_lo, ow_hi, shift);
+        std::int64_t lo, hi;
+        inside(lo, hi, OW, s.W, sw, s.pw, j * s.dw);
+        T* row = cols + ((c * s.FH + i) * s.FW + j) * s.P();
+        for (std::int64_t q = 0; q < oh_lo * OW; ++q) row[q] = T(0);
+        for (std::int64_t q = oh_hi * OW; q < s.OH * OW; ++q) row[q] = T(0);
+        for (std::int64_t oh = oh_lo; oh < oh_hi; ++oh) {
+          T* r = row + oh * OW;
+          const T* xr = x + (c * s.H + oh * s.sh - s.ph + i * s.dh) * s.W + j * s.dw - s.pw;
+          for (std::int64_t ow = 0; ow < lo; ++ow) r[ow] = T(0);
+          for (std::int64_t ow = lo; ow < hi; ++ow) r[ow] = xr[ow * sw];
+          for (std::int64_t ow = hi; ow < OW; ++ow) r[ow] = T(0);
         }
       }
     }
-}
-
-// cols is (C·FH·FW, OH·OW), x is (C,H,W):
-//   cols[(c·FH + i)·FW + j, oh·OW + ow] = x[c, oh·S - P + i·D, ow·S - P + j·D], 0 in the padding.
-// Group g's rows are the contiguous block [g·R, (g+1)·R).
-template <class T>
-void im2col(T* cols, const T* x, const ConvShape& s) {
-  walk_columns(s, [&](std::int64_t col, std::int64_t xrow, std::int64_t lo, std::int64_t hi, std::int64_t shift) {
-    T* r = cols + col;
-    std::fill(r, r + lo, T(0));
-    for (std::int64_t ow = lo; ow < hi; ++ow) r[ow] = x[xrow + ow * s.sw + shift];
-    std::fill(r + hi, r + s.OW, T(0));
-  });
 }
 
 // dx is (C,H,W), dcols is (C·FH·FW, OH·OW): dx += the adjoint of im2col. Every column entry
 // goes back to the input element it was read from (padding entries are dropped), so an
 // element read by several windows receives the sum of their gradients.
 template <class T>
-void col2im(T* dx, const T* dcols, const ConvShape& s) {
-  walk_columns(s, [&](std::int64_t col, std::int64_t xrow, std::int64_t lo, std::int64_t hi, std::int64_t shift) {
-    const T* r = dcols + col;
-    for (std::int64_t ow = lo; ow < hi; ++ow) dx[xrow + ow * s.sw + shift] += r[ow];
-  });
+GATELAB_VECTORIZE void col2im(T* __restrict dx, const T* __restrict dcols, const ConvShape& s) {
+  const std::int64_t OW = s.OW, sw = s.sw;
+  for (std::int64_t c = 0; c < s.C; ++c)
+    for (std::int64_t i = 0; i < s.FH; ++i) {
+      std::int64_t oh_lo, oh_hi;
+      inside(oh_lo, oh_hi, s.OH, s.H, s.sh, s.ph, i * s.dh);
+      for (std::int64_t j = 0; j < s.FW; ++j) {
+        std::int64_t lo, hi;
+        inside(lo, hi, OW, s.W, sw, s.pw, j * s.dw);
+        const T* row = dcols + ((c * s.FH + i) * s.FW + j) * s.P();
+        for (std::int64_t oh = oh_lo; oh < oh_hi; ++oh) {
+          const T* r = row + oh * OW;
+          T* dxr = dx + (c * s.H + oh * s.sh - s.ph + i * s.dh) * s.W + j * s.dw - s.pw;
+          for (std::int64_t ow = lo; ow < hi; ++ow) dxr[ow * sw] += r[ow];
+        }
+      }
+    }
 }
 
 // ---- one channel per group: direct kernels ----------------------------------------------------------
@@ -417,11 +425,19 @@ void conv2d_backward_weight(T* dw, const T* dy, const T* x, const ConvShape& s) 
   const bool direct = s.direct();
   const std::int64_t blocks =
       std::clamp<std::int64_t>(kWeightBufferElements / size, 1, std::min(s.N, kMaxWeightBlocks));
-  std::vector<T> partial(std::size_t(blocks * size), T(0));
+  // The blocks' partial sums: kept by the calling thread between calls (a fresh buffer would
+  // come from mmap and page-fault every call; it holds at most max(kWeightBufferElements, one
+  // dW) entries), never zeroed: each block's first image writes its part (beta = 0), the
+  // others add to it.
+  // (The team's threads see this thread's buffer through `partial`, not their own thread_local.)
+  thread_local std::vector<T> partial_buffer;
+  if (partial_buffer.size() < std::size_t(blocks * size)) partial_buffer.resize(std::size_t(blocks * size));
+  T* const partial = partial_buffer.data();
   const std::int64_t per_block_cost = (s.N + blocks - 1) / blocks * s.K * R * P;
   for_each_item<T>(blocks, per_block_cost, direct ? 0 : s.G * R * P, [&](std::int64_t blk, T* cols) {
-    T* part = partial.data() + blk * size;
-    for (std::int64_t n = blk * s.N / blocks; n < (blk + 1) * s.N / blocks; ++n) {
+    T* part = partial + blk * size;
+    const std::int64_t first = blk * s.N / blocks;
+    for (std::int64_t n = first; n < (blk + 1) * s.N / blocks; ++n) {
       const T* dyn = dy + n * s.K * P;
       const T* cn = x + n * s.C * s.H * s.W;
       if (!direct) {
@@ -429,7 +445,8 @@ void conv2d_backward_weight(T* dw, const T* dy, const T* x, const ConvShape& s) 
         cn = cols;
       }
       for (std::int64_t g = 0; g < s.G; ++g)
-        gemm_serial(part + g * Kg * R, dyn + g * Kg * P, cn + g * R * P, Kg, R, P, GemmOp{false, true}, T(1), T(1));
+        gemm_serial(part + g * Kg * R, dyn + g * Kg * P, cn + g * R * P, Kg, R, P, GemmOp{false, true}, T(1),
+                    n == first ? T(0) : T(1));
     }
   });
   parallel_for(std::size_t(size), [&](std::size_t i) {
