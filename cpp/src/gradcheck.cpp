@@ -17,13 +17,18 @@ double element(const Tensor& t, std::size_t i) {
 }
 
 // The tensor's values as doubles, into `out` (resized; no allocation once it has grown).
-void copy_as_double(std::vector<double>& out, const Tensor& t) {
-  out.resize(t.size());
+// out[0 .. t.size()) = the tensor's values as doubles (one dtype dispatch, then a plain loop).
+void write_as_double(double* out, const Tensor& t) {
   dispatch_float(t.dtype(), "gradcheck", [&](auto tag) {
     using T = decltype(tag);
     const T* p = t.data<T>();
-    for (std::size_t i = 0; i < out.size(); ++i) out[i] = static_cast<double>(p[i]);
+    for (std::size_t i = 0; i < t.size(); ++i) out[i] = static_cast<double>(p[i]);
   });
+}
+
+void copy_as_double(std::vector<double>& out, const Tensor& t) {
+  out.resize(t.size());
+  write_as_double(out.data(), t);
 }
 
 void set_element(Tensor& t, std::size_t i, double v) {
@@ -148,23 +153,31 @@ std::vector<LeafCheck> check_jacobians(const ComputationalGraph& graph, NodeId o
     g.backward_with(output, seed);
     for (std::size_t i = 0; i < wrt.size(); ++i) {
       const Tensor& grad = g.node(wrt[i]).grad;
-      double* row = result[i].analytic.data<double>() + k * result[i].analytic.shape()[1];
-      for (std::size_t j = 0; grad.defined() && j < grad.size(); ++j) row[j] = element(grad, j);
+      if (grad.defined()) write_as_double(result[i].analytic.data<double>() + k * result[i].analytic.shape()[1], grad);
     }
   });
 
-  // Numeric column j: central difference of every output element.
+  // Numeric column j: central difference of every output element. Each perturbation writes its
+  // column as one contiguous row of a transposed buffer (writing columns of the (m, n) matrix
+  // puts threads working on neighbouring j on the same cache lines, once per output element),
+  // and the buffers are transposed into place at the end.
+  std::vector<std::vector<double>> columns(wrt.size());
+  for (std::size_t i = 0; i < wrt.size(); ++i) columns[i].resize(result[i].numeric.shape()[1] * m);
   std::vector<Perturbation> items = perturbations(graph, wrt);
   workers.run(items.size(), [&](std::size_t t, ComputationalGraph& g) {
     const Perturbation p = items[t];
     auto& buf = workers.buffers();
     workers.shifted_output(buf.plus, g, wrt[p.leaf_index], p.element, eps);
     workers.shifted_output(buf.minus, g, wrt[p.leaf_index], p.element, -eps);
-    Tensor& numeric = result[p.leaf_index].numeric;
-    const std::size_t n = numeric.shape()[1];
-    for (std::size_t k = 0; k < m; ++k)
-      numeric.data<double>()[k * n + p.element] = (buf.plus[k] - buf.minus[k]) / (2 * eps);
+    double* column = columns[p.leaf_index].data() + p.element * m;
+    for (std::size_t k = 0; k < m; ++k) column[k] = (buf.plus[k] - buf.minus[k]) / (2 * eps);
   });
+  for (std::size_t i = 0; i < wrt.size(); ++i) {
+    double* numeric = result[i].numeric.data<double>();
+    const std::size_t n = result[i].numeric.shape()[1];
+    for (std::size_t j = 0; j < n; ++j)
+      for (std::size_t k = 0; k < m; ++k) numeric[k * n + j] = columns[i][j * m + k];
+  }
   return result;
 }
 
@@ -186,8 +199,7 @@ std::vector<LeafCheck> check_vjp(const ComputationalGraph& graph, NodeId output,
   first.backward_with(output, dout);
   for (std::size_t i = 0; i < wrt.size(); ++i) {
     const Tensor& grad = first.node(wrt[i]).grad;
-    for (std::size_t j = 0; grad.defined() && j < grad.size(); ++j)
-      result[i].analytic.data<double>()[j] = element(grad, j);
+    if (grad.defined()) write_as_double(result[i].analytic.data<double>(), grad);
   }
 
   const std::size_t m = dout.size();
