@@ -157,7 +157,7 @@ def scalar_rows():
             assert worst < 1e-9, f"scalar graph: {name} gradients differ from micrograd's by {worst:.2e}"
         return steps
 
-    return Row("scalar graph: MLP 2-16-16-1, forward+backward over 100 points", "", "float64", build,
+    return Row("scalar graph, forward+backward over 100 points", "MLP 2-16-16-1, 337 scalar parameters", "float64", build,
                target=("speedup_ge", 100.0), reference="micrograd", parallel=False, rounds=7,
                extra=["gatelab pointwise"],
                notes="gatelab = the 100 points as one batch through the scalar graph (node values are "
