@@ -18,6 +18,7 @@ every source. Nothing is written outside dist/, build/ and pytest's tmp_path: pi
 
 from __future__ import annotations
 
+import bisect
 import importlib.metadata
 import json
 import os
@@ -216,26 +217,27 @@ def _function_ranges(core: Path) -> list:
 
 def _dispatched_functions(core: Path, ranges: list, disassemble) -> set:
     """Start addresses of the functions an ifunc resolver can pick (GCC's target_clones): the code
-    addresses that the resolvers (IRELATIVE relocations) load, in their hot and cold parts."""
+    addresses that the resolvers (IRELATIVE relocations) load, in their own code and in the cold
+    parts they jump to (one level: GCC splits a resolver in two, no more)."""
     starts = {a for a, _ in ranges}
-    resolvers = [int(a, 16) for a in re.findall(r"R_X86_64_IRELATIV\s+([0-9a-f]+)", run(["readelf", "-r", core]).stdout)]
-    chosen, seen = set(), set()
-    todo = list(resolvers)
-    while todo:
-        entry = todo.pop()
-        span = next(((a, b) for a, b in ranges if a <= entry < b), None)
-        if span is None or span in seen:
-            continue
-        seen.add(span)
-        for line in disassemble(*span):
-            target = re.search(r"\b(?:lea|jmp|je|jne|jb|jbe|ja|jae)\b.*?#?\s([0-9a-f]+) <", line)
-            if not target:
-                continue
-            address = int(target.group(1), 16)
-            if "lea" in line and address in starts:
-                chosen.add(address)
-            elif "lea" not in line and not any(a <= address < b for a, b in [span]):
-                todo.append(address)  # the resolver's cold part
+
+    def span_of(address):
+        return next(((a, b) for a, b in ranges if a <= address < b), None)
+
+    chosen = set()
+    for resolver in {int(a, 16) for a in re.findall(r"R_X86_64_IRELATIV\s+([0-9a-f]+)",
+                                                    run(["readelf", "-r", core]).stdout)}:
+        hot = span_of(resolver)
+        spans = [hot] if hot else []
+        for line in disassemble(*hot) if hot else []:
+            jump = re.search(r"\sj[a-z]+\s+([0-9a-f]+) <", line)
+            if jump and not hot[0] <= int(jump.group(1), 16) < hot[1] and span_of(int(jump.group(1), 16)):
+                spans.append(span_of(int(jump.group(1), 16)))
+        for span in set(spans):
+            for line in disassemble(*span):
+                target = re.search(r"\slea\s.*#\s([0-9a-f]+) <", line)
+                if target and int(target.group(1), 16) in starts:
+                    chosen.add(int(target.group(1), 16))
     return chosen
 
 
@@ -252,8 +254,10 @@ def test_wheel_code_is_portable(dist, tmp_path):
     assert any(line.strip().endswith("ret") for line in disassembly)
     by_address = [(int(m.group(1), 16), line) for line in disassembly if (m := re.match(r"\s+([0-9a-f]+):\t", line))]
 
+    addresses = [address for address, _ in by_address]
+
     def disassemble(start, end):
-        return [line for address, line in by_address if start <= address < end]
+        return [line for _, line in by_address[bisect.bisect_left(addresses, start):bisect.bisect_left(addresses, end)]]
 
     ranges = _function_ranges(core)
     dispatched = [(a, b) for a, b in ranges if a in _dispatched_functions(core, ranges, disassemble)]

@@ -79,15 +79,6 @@ void for_each_item(std::int64_t n, std::int64_t cost, std::int64_t scratch, Body
 
 // ---- im2col and its adjoint -----------------------------------------------------------------------
 
-// The output positions o in [lo, hi) whose input index o·S - P + off lies inside [0, n).
-void inside(std::int64_t& lo, std::int64_t& hi, std::int64_t out, std::int64_t n, std::int64_t s, std::int64_t p,
-            std::int64_t off) {
-  const std::int64_t first = p - off;         // o·S >= P - off
-  const std::int64_t last = n - 1 + p - off;  // o·S <= n - 1 + P - off
-  lo = std::min(out, first <= 0 ? 0 : (first + s - 1) / s);
-  hi = std::clamp(last < 0 ? 0 : last / s + 1, lo, out);
-}
-
 // The im2col correspondence. Column row (c, i, j) holds, for every output position (oh, ow),
 // the input element x[c, oh·S - P + i·D, ow·S - P + j·D], or 0 where that falls in the padding.
 // Output rows oh in [oh_lo, oh_hi) read a real input row, and within them entries ow in [lo, hi)

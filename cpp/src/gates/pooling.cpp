@@ -47,14 +47,6 @@ Window window_at(const PoolShape& s, std::int64_t oh, std::int64_t ow) {
 
 // ---- max: forward, backward, jvp --------------------------------------------------------------
 
-// The output positions o in [lo, hi) whose input index o·S - P + off lies inside [0, n).
-void inside(std::int64_t& lo, std::int64_t& hi, std::int64_t out, std::int64_t n, std::int64_t s, std::int64_t p,
-            std::int64_t off) {
-  const std::int64_t first = p - off, last = n - 1 + p - off;  // o·S >= P - off, o·S <= n - 1 + P - off
-  lo = std::min(out, first <= 0 ? 0 : (first + s - 1) / s);
-  hi = std::clamp(last < 0 ? 0 : last / s + 1, lo, out);
-}
-
 // One plane: yp and ap (OH, OW), xp (H, W). For each output row the window's taps (i, j) are
 // visited in scan order (row by row), each over the whole row of windows at once — a loop the
 // compiler vectorizes — keeping per window the running max and where it was. Taking a tap when
@@ -131,8 +123,9 @@ void max_pool2d_forward(T* y, std::int64_t* argmax, const T* x, const PoolShape&
     ThreadScratch<I> scratch(std::is_same_v<I, std::int64_t> ? 0 : std::size_t(windows));
     parallel_for(std::size_t(s.planes), [&](std::size_t p) {
       std::int64_t* ap = argmax + std::int64_t(p) * windows;
-      I* where = reinterpret_cast<I*>(ap);
-      if constexpr (!std::is_same_v<I, std::int64_t>) where = scratch.mine();
+      I* where;
+      if constexpr (std::is_same_v<I, std::int64_t>) where = ap;
+      else where = scratch.mine();
       max_pool_plane_unpadded(y + std::int64_t(p) * windows, where, x + std::int64_t(p) * s.H * s.W, start.data(), s);
       if constexpr (!std::is_same_v<I, std::int64_t>) std::copy(where, where + windows, ap);
     }, std::size_t(s.cost()));

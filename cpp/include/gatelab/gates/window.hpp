@@ -11,6 +11,7 @@
 // that suggests a padding or stride that works.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -46,6 +47,16 @@ Pair window_output_size(const std::string& who, Pair in, const WindowSpec& spec,
 std::int64_t conv_output_size(std::int64_t n, std::int64_t f, std::int64_t stride, std::int64_t padding,
                               std::int64_t dilation, bool exact, const std::string& who = "conv2d",
                               const std::string& axis = "H");
+
+// The output positions o in [lo, hi) of an axis of `out` positions whose input index
+// o·S - P + off (off = the tap's offset i·D within the window) lies inside [0, n): the others
+// read the zero padding. Kernels walk a window tap by tap over these ranges.
+inline void inside(std::int64_t& lo, std::int64_t& hi, std::int64_t out, std::int64_t n, std::int64_t s,
+                   std::int64_t p, std::int64_t off) {
+  const std::int64_t first = p - off, last = n - 1 + p - off;  // o·S >= P - off, o·S <= n - 1 + P - off
+  lo = std::min(out, first <= 0 ? 0 : (first + s - 1) / s);
+  hi = std::clamp(last < 0 ? 0 : last / s + 1, lo, out);
+}
 
 // "3x3", or "3" for a 1-D spec: how messages show a per-axis size.
 std::string pair_str(Pair p, int dims);
