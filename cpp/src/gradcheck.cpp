@@ -87,6 +87,12 @@ class Workers {
 
   // The output after perturbing element j of `leaf` by `delta` (restored afterwards), as
   // doubles in `out` (a per-thread buffer: no allocation per perturbation).
+  // The outputs at element j of `leaf` moved by +eps and -eps, into this thread's buffers.
+  void central_outputs(ComputationalGraph& g, NodeId leaf, std::size_t j, double eps) {
+    shifted_output(buffers().plus, g, leaf, j, eps);
+    shifted_output(buffers().minus, g, leaf, j, -eps);
+  }
+
   void shifted_output(std::vector<double>& out, ComputationalGraph& g, NodeId leaf, std::size_t j, double delta) {
     Tensor& x = g.node_mut(leaf).value;
     const double old = element(x, j);
@@ -166,9 +172,8 @@ std::vector<LeafCheck> check_jacobians(const ComputationalGraph& graph, NodeId o
   std::vector<Perturbation> items = perturbations(graph, wrt);
   workers.run(items.size(), [&](std::size_t t, ComputationalGraph& g) {
     const Perturbation p = items[t];
+    workers.central_outputs(g, wrt[p.leaf_index], p.element, eps);
     auto& buf = workers.buffers();
-    workers.shifted_output(buf.plus, g, wrt[p.leaf_index], p.element, eps);
-    workers.shifted_output(buf.minus, g, wrt[p.leaf_index], p.element, -eps);
     double* column = columns[p.leaf_index].data() + p.element * m;
     for (std::size_t k = 0; k < m; ++k) column[k] = (buf.plus[k] - buf.minus[k]) / (2 * eps);
   });
@@ -208,9 +213,8 @@ std::vector<LeafCheck> check_vjp(const ComputationalGraph& graph, NodeId output,
   std::vector<Perturbation> items = perturbations(graph, wrt);
   workers.run(items.size(), [&](std::size_t t, ComputationalGraph& g) {
     const Perturbation p = items[t];
+    workers.central_outputs(g, wrt[p.leaf_index], p.element, eps);
     auto& buf = workers.buffers();
-    workers.shifted_output(buf.plus, g, wrt[p.leaf_index], p.element, eps);
-    workers.shifted_output(buf.minus, g, wrt[p.leaf_index], p.element, -eps);
     double s = 0.0;
     for (std::size_t k = 0; k < m; ++k) s += up[k] * (buf.plus[k] - buf.minus[k]);
     result[p.leaf_index].numeric.data<double>()[p.element] = s / (2 * eps);
