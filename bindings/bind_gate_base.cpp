@@ -1,5 +1,6 @@
 #include "bind_gate_base.hpp"
 
+#include "gatelab/latch.hpp"
 #include "numpy_bridge.hpp"
 
 namespace gatelab {
@@ -7,6 +8,7 @@ namespace gatelab {
 namespace {
 
 py::tuple flat_backward(Gate& gate, py::handle dout_obj) {
+  Latch::current().require(gate);
   Gate::FlatCall& call = gate.flat_call();
   if (!call.out.defined())
     fail<ValueError>(gate.name(), ".backward: call forward first; backward uses what forward saw");
@@ -31,6 +33,7 @@ py::tuple flat_backward(Gate& gate, py::handle dout_obj) {
 }
 
 py::object flat_jvp(Gate& gate, const py::args& tangents) {
+  Latch::current().require(gate);
   Gate::FlatCall& call = gate.flat_call();
   if (!call.out.defined()) fail<ValueError>(gate.name(), ".jvp: call forward first");
   if (tangents.size() != call.inputs.size())
@@ -68,6 +71,7 @@ A gate implemented in C++. Use it inside a Graph (through gatelab's functions) o
       .def("describe", &Gate::describe)
       .def_property_readonly("arity", &Gate::arity)
       .def("forward", [](Gate& gate, const py::args& args) {
+             Latch::current().require(gate);
              std::vector<Tensor> values;
              for (std::size_t i = 0; i < args.size(); ++i)
                values.push_back(tensor_from_python(args[i], gate.name() + ".forward (input " + std::to_string(i) + ")"));

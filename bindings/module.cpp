@@ -16,6 +16,7 @@ void bind_linalg_gates(py::module_& gates);
 void bind_loss_gates(py::module_& gates);
 void bind_convolution_gates(py::module_& m, py::module_& gates);
 void bind_benchmark(py::module_& m);
+void bind_latch(py::module_& m);
 }  // namespace gatelab
 
 PYBIND11_MODULE(_core, m) {
@@ -50,4 +51,5 @@ PYBIND11_MODULE(_core, m) {
   bind_loss_gates(gates);
   bind_convolution_gates(m, gates);
   bind_benchmark(m);
+  bind_latch(m);
 }

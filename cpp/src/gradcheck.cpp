@@ -1,5 +1,7 @@
 #include "gatelab/gradcheck.hpp"
 
+#include "gatelab/latch.hpp"
+
 #include <exception>
 #include <memory>
 
@@ -141,6 +143,8 @@ std::vector<Perturbation> perturbations(const ComputationalGraph& graph, const s
 std::vector<LeafCheck> check_jacobians(const ComputationalGraph& graph, NodeId output,
                                        const std::vector<NodeId>& wrt, double eps) {
   if (!(eps > 0)) fail<ValueError>("gradcheck: eps must be positive, got ", eps);
+  // Checked here, before the threads start: a throw inside a parallel region would abort.
+  Latch::current().require(Computation::numerical_gradient, "gatelab's numerical-gradient engine");
   Workers workers(graph, output, wrt);
   const Node& out = workers.mine().node(output);
   const std::size_t m = out.value.size();
@@ -189,6 +193,7 @@ std::vector<LeafCheck> check_jacobians(const ComputationalGraph& graph, NodeId o
 std::vector<LeafCheck> check_vjp(const ComputationalGraph& graph, NodeId output, const std::vector<NodeId>& wrt,
                                  const Tensor& dout, double eps) {
   if (!(eps > 0)) fail<ValueError>("gradcheck: eps must be positive, got ", eps);
+  Latch::current().require(Computation::numerical_gradient, "gatelab's numerical-gradient engine");
   Workers workers(graph, output, wrt);
   const Node& out = workers.mine().node(output);
   if (dout.dtype() != out.dtype || dout.shape() != out.value.shape())

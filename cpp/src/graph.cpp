@@ -305,7 +305,16 @@ void ComputationalGraph::rethrow_in_node(NodeId id, const char* pass) {
   }
 }
 
+void ComputationalGraph::require_unlatched(const std::vector<NodeId>& order, const char* pass) const {
+  Latch latch = Latch::current();
+  if (latch.empty()) return;
+  latch.require(Computation::graph, std::string("the computational graph's ") + pass);
+  for (NodeId id : order)
+    if (nodes_[id].kind == NodeKind::op) latch.require(*nodes_[id].gate);
+}
+
 void ComputationalGraph::run_forward(const std::vector<NodeId>& order) {
+  require_unlatched(order, "forward pass");
   Inputs in;
   for (NodeId id : order) {
     Node& n = nodes_[id];
@@ -356,6 +365,7 @@ void ComputationalGraph::run_backward(NodeId output, const Tensor* upstream, boo
                      "g.backward(node, grad=...)");
   }
   const std::vector<NodeId>& order = cached_ancestors(output);
+  require_unlatched(order, "backward pass");
   // Explicit zeroing of every gradient this pass writes; nodes outside it keep no gradient.
   std::vector<char> in_pass(nodes_.size(), 0);
   for (NodeId id : order) in_pass[id] = 1;
@@ -418,6 +428,7 @@ void ComputationalGraph::jvp(const std::vector<std::pair<NodeId, Tensor>>& leaf_
                        ", got ", dtype_name(t.dtype()), shape_str(t.shape()));
     n.tangent = t;
   }
+  require_unlatched(topological_order(), "forward-mode pass");
   Tangents tin;
   Inputs in;
   for (NodeId id : topological_order()) {

@@ -9,7 +9,7 @@
 """
 
 from gatelab import _core
-from gatelab._core import get_num_threads, set_num_threads
+from gatelab._core import LatchedError, get_num_threads, set_num_threads
 from gatelab.build import build_info
 from gatelab.diagnose import Diagnosis, diagnose_gradients
 from gatelab.convolution import conv1d, conv2d, conv_output_size
@@ -35,7 +35,7 @@ __version__ = _core.build_info()["version"]
 __all__ = [
     "Graph", "Node", "Gate", "gates", "build_info", "set_num_threads", "get_num_threads",
     "numerical_gradient", "numerical_gradient_array", "rel_error", "gradcheck", "GradcheckError",
-    "GradcheckReport", "apply", "add", "subtract", "multiply", "divide", "maximum", "negate", "power", "exp",
+    "GradcheckReport", "LatchedError", "apply", "add", "subtract", "multiply", "divide", "maximum", "negate", "power", "exp",
     "log", "reciprocal", "sin", "cos", "sigmoid", "tanh", "relu", "leaky_relu", "elu", "softplus", "sum", "mean",
     "matmul", "affine", "transpose", "reshape", "flatten",
     "softmax", "log_softmax", "softmax_cross_entropy", "svm_loss", "mse_loss", "bce_with_logits",

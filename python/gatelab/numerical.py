@@ -21,6 +21,7 @@ from typing import Callable
 
 import numpy as np
 
+from gatelab import _core
 from gatelab.graph import Node
 
 __all__ = ["numerical_gradient", "numerical_gradient_array", "rel_error"]
@@ -93,19 +94,18 @@ def numerical_gradient(f: Callable, x, h: float = 1e-5, method: str = "central",
     _check_step(h, method, who)
     arr = _perturbable(x, who)
     call = _caller(f, x)
-    grad = np.zeros(arr.shape, dtype=np.float64)
     fx = _scalar(call(), who) if method != "central" else None
-    for ix in np.ndindex(*arr.shape):
-        old = arr[ix]
-        try:
-            arr[ix] = old + h
-            plus = _scalar(call(), who) if method != "backward" else fx
-            arr[ix] = old - h
-            minus = _scalar(call(), who) if method != "forward" else fx
-        finally:
-            arr[ix] = old  # x is left as it was, even if f raises
-        grad[ix] = (plus - minus) / (2 * h if method == "central" else h)
-        if verbose:
+    steps = {"central": [h, -h], "forward": [h], "backward": [-h]}[method]
+
+    def combine(*outputs) -> float:
+        values = [_scalar(v, who) for v in outputs]
+        if method == "central":
+            return (values[0] - values[1]) / (2 * h)
+        return (values[0] - fx) / h if method == "forward" else (fx - values[0]) / h
+
+    grad = _core.finite_differences(call, arr, steps, combine)
+    if verbose:
+        for ix in np.ndindex(*arr.shape):
             print(ix, grad[ix])
     _done(x, arr)
     return grad
@@ -121,20 +121,16 @@ def numerical_gradient_array(f: Callable, x, dout, h: float = 1e-5) -> np.ndarra
     arr = _perturbable(x, who)
     call = _caller(f, x)
     dout = np.asarray(dout, dtype=np.float64)
-    grad = np.zeros(arr.shape, dtype=np.float64)
-    for ix in np.ndindex(*arr.shape):
-        old = arr[ix]
-        try:
-            arr[ix] = old + h
-            plus = np.array(call(), dtype=np.float64, copy=True)
-            arr[ix] = old - h
-            minus = np.array(call(), dtype=np.float64, copy=True)
-        finally:
-            arr[ix] = old
+
+    def combine(plus, minus) -> float:
+        plus, minus = np.asarray(plus, dtype=np.float64), np.asarray(minus, dtype=np.float64)
         if plus.shape != dout.shape:
             raise ValueError(f"{who}: f returned shape {plus.shape} but dout has shape {dout.shape}; "
                              "dout is the upstream gradient of f's output")
-        grad[ix] = np.sum((plus - minus) * dout) / (2 * h)
+        return float(np.sum((plus - minus) * dout) / (2 * h))
+
+    # f may return (a view of) the same array each call: copy it before the next perturbation.
+    grad = _core.finite_differences(lambda: np.array(call(), dtype=np.float64, copy=True), arr, [h, -h], combine)
     _done(x, arr)
     return grad
 

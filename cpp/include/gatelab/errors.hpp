@@ -1,4 +1,4 @@
-// Exceptions the bindings turn into Python's ValueError and TypeError.
+// Exceptions the bindings turn into Python's ValueError, TypeError and gatelab.LatchedError.
 // Messages name the gate, the shapes involved and what would fix the problem.
 #pragma once
 
@@ -15,6 +15,12 @@ struct ValueError : std::runtime_error {
 
 // A type is wrong: a dtype mismatch (never silently cast), a non-array where an array is due.
 struct TypeError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+// A computation latched off in this process (latch.hpp) was asked for: in the autograder's
+// worker, the code being graded must compute it itself.
+struct LatchedError : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 

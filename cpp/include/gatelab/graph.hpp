@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "gatelab/gate.hpp"
+#include "gatelab/latch.hpp"
 
 namespace gatelab {
 
@@ -95,6 +96,8 @@ class ComputationalGraph {
   std::string unique_name(const std::string& wanted, const char* prefix);
   std::string node_label(NodeId id) const;  // "'f' = multiply(x, y)"
   void infer(Node& n);                      // spec of an op node from its inputs
+  // Throws LatchedError when the graph, or a gate on `order`, is latched off (latch.hpp).
+  void require_unlatched(const std::vector<NodeId>& order, const char* pass) const;
   void run_forward(const std::vector<NodeId>& order);
   void run_backward(NodeId output, const Tensor* upstream, bool accumulate);
   [[noreturn]] void rethrow_in_node(NodeId id, const char* pass);
