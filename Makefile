@@ -12,7 +12,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 APT_PACKAGES := g++ libxtensor-dev libxtensor-blas-dev xtl-dev libxsimd-dev libopenblas-dev \
-                libopenblas-openmp-dev graphviz
+                libopenblas-openmp-dev graphviz bubblewrap
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 CORE_SOURCES := $(shell find cpp bindings -type f 2>/dev/null) CMakeLists.txt pyproject.toml
 PYTEST_ARGS ?=

@@ -61,6 +61,8 @@ def _grade_command(subparsers) -> None:
     p.add_argument("--samples", action="store_true",
                    help="grade the assignment's sample submissions and compare with their expected scores")
     p.add_argument("--public", action="store_true", help="report only the public tests' results")
+    p.add_argument("--no-sandbox", action="store_true",
+                   help="grade even where student code cannot be isolated (the results say it was not)")
     p.set_defaults(func=_grade)
 
 
@@ -69,7 +71,15 @@ def _grade(args) -> int:
     from gatelab.grading.report import format_report
     from gatelab.grading.runner import grade, grade_all
 
+    from gatelab.grading.isolation import IsolationUnavailable, choose
+
     a = find_assignment(args.assignment)
+    try:
+        iso = choose(args.no_sandbox)
+    except IsolationUnavailable as e:
+        print(f"gatelab grade: {e}", file=sys.stderr)
+        return 3
+    print(f"isolation: {iso.detail}", file=sys.stderr)
     if args.samples:
         from gatelab.grading.samples import demo
 
@@ -77,7 +87,8 @@ def _grade(args) -> int:
         return 0 if all(r["ok"] for r in rows) else 1
     if args.all:
         csv_path = Path(args.csv or "grades.csv")
-        graded = grade_all(a, args.all, jobs=args.jobs, csv_path=csv_path, json_dir=args.json_dir, seed=args.seed)
+        graded = grade_all(a, args.all, jobs=args.jobs, csv_path=csv_path, json_dir=args.json_dir, seed=args.seed,
+                           no_sandbox=args.no_sandbox)
         for name in sorted(graded):
             r = graded[name]
             flag = "  (grader problems: see the CSV)" if r.errors else ""
@@ -87,7 +98,7 @@ def _grade(args) -> int:
     if not args.submission:
         print("gatelab grade: give a SUBMISSION, or --all DIR, or --samples", file=sys.stderr)
         return 2
-    result = grade(a, args.submission, json_path=args.json, seed=args.seed)
+    result = grade(a, args.submission, json_path=args.json, seed=args.seed, no_sandbox=args.no_sandbox)
     print(format_report(result, a.title, show_hidden=not args.public))
     if args.json:
         print(f"wrote {args.json}")

@@ -5,7 +5,8 @@
       A1.py                  the solution notebook (py:percent, with BEGIN/END SOLUTION markers)
       tests/test_public.py   tests students get too
       tests/test_hidden.py   tests only the autograder has
-      tests/harness.py       helpers that run inside the student's process (no answers in them)
+      tests/driver.py        what runs in the worker beside the student's code: calls it, returns
+                             plain data (it decides nothing; oracle.py and the tests judge)
       samples/samples.toml   sample submissions and the score each must get
 
 ``assignment.toml``::
@@ -17,7 +18,9 @@
 
     [grading]
     time_limit = 10            # seconds per test (load time comes on top)
-    load_limit = 10            # seconds to run the submission's definitions
+    load_limit = 10            # seconds to run the submission's definitions, all cells together
+    budget = 120               # seconds for the whole grade, whatever the number of cells
+    disk_mb = 256              # the worker's scratch space, all files together
     memory_mb = 1024           # address space per test, on top of NumPy and gatelab
     output_kb = 1024           # printed output per test
     hidden_visibility = "after_published"   # Gradescope visibility of hidden tests
@@ -26,8 +29,8 @@
 
     [integrity]
     blocked_imports = ["torch", "jax", "tensorflow", "autograd"]
-    [integrity.forbid]         # student function -> gatelab references it must not call
-    "affine_forward" = ["gatelab.affine", "gatelab.gates.Affine"]
+    [integrity.latch]          # graded name -> computations its tests' workers latch off
+    "affine_forward" = ["affine", "graph"]     # (gatelab._core.computations() lists them)
 
 The same file travels in the autograder bundle and the student bundle (it holds no answers).
 """
@@ -65,7 +68,9 @@ class Assignment:
     output_kb: int = 1024
     hidden_visibility: str = "after_published"
     preload: List[str] = field(default_factory=lambda: ["gatelab"])
-    forbid: Dict[str, List[str]] = field(default_factory=dict)
+    budget: float = 120.0
+    disk_mb: int = 256
+    latch: Dict[str, List[str]] = field(default_factory=dict)
     blocked_imports: List[str] = field(default_factory=lambda: ["torch", "jax", "tensorflow", "autograd"])
     requirements: List[str] = field(default_factory=list)
 
@@ -82,16 +87,27 @@ class Assignment:
         info, grading, integrity = data.get("assignment", {}), data.get("grading", {}), data.get("integrity", {})
         a = cls(root=root, name=str(info.get("name", root.name)), title=str(info.get("title", "")),
                 notebook=str(info.get("notebook", "")))
-        for key in ("time_limit", "load_limit"):
+        for key in ("time_limit", "load_limit", "budget"):
             setattr(a, key, float(grading.get(key, getattr(a, key))))
-        for key in ("memory_mb", "output_kb"):
+        for key in ("memory_mb", "output_kb", "disk_mb"):
             setattr(a, key, int(grading.get(key, getattr(a, key))))
         a.hidden_visibility = str(grading.get("hidden_visibility", a.hidden_visibility))
         if a.hidden_visibility not in VISIBILITIES:
             raise AssignmentError(f"{path}: hidden_visibility must be one of {VISIBILITIES}")
         a.preload = [str(m) for m in grading.get("preload", a.preload)]
         a.requirements = [str(r) for r in grading.get("requirements", [])]
-        a.forbid = {str(k): [str(r) for r in v] for k, v in integrity.get("forbid", {}).items()}
+        if "forbid" in integrity:
+            raise AssignmentError(f"{path}: [integrity.forbid] (names of references) was replaced by "
+                                  "[integrity.latch] (computations, by what they compute); see assignment.py")
+        a.latch = {str(k): [str(c) for c in v] for k, v in integrity.get("latch", {}).items()}
+        from gatelab import _core
+
+        known = set(_core.computations())
+        for name, computations in a.latch.items():
+            unknown = [c for c in computations if c not in known]
+            if unknown:
+                raise AssignmentError(f"{path}: [integrity.latch] {name!r}: unknown computation(s) {unknown}; "
+                                      f"known: {sorted(known)}")
         a.blocked_imports = [str(m) for m in integrity.get("blocked_imports", a.blocked_imports)]
         if not a.tests_dir.is_dir():
             raise AssignmentError(f"{root}: no tests/ folder")

@@ -17,13 +17,15 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, List, Union
 
-__all__ = ["Cell", "read_cells", "parse_percent", "write_percent", "write_ipynb", "read_ipynb"]
+__all__ = ["Cell", "read_cells", "read_text", "parse_percent", "write_percent", "write_ipynb", "read_ipynb"]
 
+MAX_BYTES = 64 << 20           # a notebook larger than this is not read
 _MARKER = re.compile(r"^# %%(?P<rest>.*)$")
 _TAGS = re.compile(r"tags\s*=\s*(\[[^\]]*\])")
 
@@ -129,24 +131,51 @@ def read_ipynb(text: str) -> List[Cell]:
         notebook = json.loads(text)
     except json.JSONDecodeError as e:
         raise ValueError(f"not a valid notebook: the JSON does not parse ({e.msg} at line {e.lineno})") from None
-    if not isinstance(notebook, dict) or not isinstance(notebook.get("cells"), list):
+    if not isinstance(notebook, dict):
+        raise ValueError("not a valid notebook: the JSON is not an object (is this an .ipynb saved by Jupyter?)")
+    entries = notebook.get("cells")
+    worksheets = notebook.get("worksheets")         # nbformat 3 keeps cells in worksheets
+    if entries is None and isinstance(worksheets, list) and worksheets and isinstance(worksheets[0], dict):
+        entries = worksheets[0].get("cells")
+    if not isinstance(entries, list):
         raise ValueError("not a valid notebook: no list of cells (is this an .ipynb saved by Jupyter?)")
     cells = []
-    for entry in notebook["cells"]:
+    for entry in entries:
         if not isinstance(entry, dict):
             continue
-        source = entry.get("source", "")
+        kind = entry.get("cell_type", "code")
+        if kind not in ("code", "markdown", "raw", "heading"):
+            continue
+        source = entry.get("source", entry.get("input", ""))
         if isinstance(source, list):
-            source = "".join(str(s) for s in source)
-        tags = (entry.get("metadata") or {}).get("tags") or []
-        cells.append(Cell(str(entry.get("cell_type", "code")), str(source), [str(t) for t in tags]))
+            source = "".join(s for s in source if isinstance(s, str))
+        elif not isinstance(source, str):
+            source = ""
+        metadata = entry.get("metadata")
+        tags = metadata.get("tags") if isinstance(metadata, dict) else None
+        tags = [t for t in tags if isinstance(t, str)] if isinstance(tags, list) else []
+        cells.append(Cell("markdown" if kind == "heading" else kind, source, tags))
     return cells
+
+
+def read_text(path: Union[str, Path]) -> str:
+    """A submitted file's text: never through a symbolic link (a link to a file of the grader's
+    would show it in messages), at most MAX_BYTES. Raises ValueError saying why not."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    except OSError as e:
+        raise ValueError(f"cannot be read ({e.strerror})") from None
+    with os.fdopen(fd, "rb") as f:
+        data = f.read(MAX_BYTES + 1)
+    if len(data) > MAX_BYTES:
+        raise ValueError(f"is larger than {MAX_BYTES >> 20} MB; submit the notebook without its outputs")
+    return data.decode("utf-8", errors="replace")
 
 
 def read_cells(path: Union[str, Path]) -> List[Cell]:
     """Cells of an .ipynb, or of a .py file (py:percent cells; a plain script is one cell)."""
     path = Path(path)
-    text = path.read_text(encoding="utf-8", errors="replace")
+    text = read_text(path)
     if path.suffix == ".ipynb":
         return read_ipynb(text)
     return parse_percent(text)

@@ -11,6 +11,9 @@ Test files of an assignment use::
 * ``student``: the submission in a fresh sandboxed process (see ``gatelab.grading.student``).
 * ``rng``: a NumPy Generator seeded from the session's seed and the test, so a grade repeats.
 * ``@pytest.mark.points(n)`` (default 1); ``@pytest.mark.concept("...")``: what a failure means.
+* ``@pytest.mark.grades("conv_forward_naive", ...)``: the student code the test grades; its worker
+  latches off what assignment.toml's ``[integrity.latch]`` lists for them (every listed
+  computation when a test does not say: fail-closed).
   Tests in ``test_hidden*.py`` files (or marked ``@pytest.mark.hidden``) are hidden tests.
 
 The plugin is loaded only by ``gatelab.grading.session`` (never into a project's own pytest
@@ -20,15 +23,18 @@ student code: that lives in the sandbox.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import zlib
 from pathlib import Path
-from typing import List, Optional
+from typing import Dict, List, Optional
 
 import numpy as np
 import pytest
 
 from gatelab.grading.failures import GradingFailure
+from gatelab.grading.isolation import Isolation
 from gatelab.grading.student import Sandbox, Student
 
 SESSION: Optional["Session"] = None
@@ -38,23 +44,42 @@ _STUDENT = pytest.StashKey[Student]()
 
 
 class Session:
-    """What the grading session shares with its tests."""
+    """What the grading session shares with its tests. Events go to the runner as JSON lines,
+    each signed with the session's key (HMAC-SHA256), so the runner can tell them from anything
+    else written to its pipe."""
 
-    def __init__(self, config: dict, events, workdir: Path):
+    def __init__(self, config: dict, events, workdir: Path, key: bytes):
         self.config = config
         self.events = events
         self.workdir = Path(workdir)
+        self.key = key
+        self.isolation = Isolation(**config["isolation"])
         self._sandbox: Optional[Sandbox] = None
 
     def emit(self, **event) -> None:
-        self.events.write(json.dumps(event) + "\n")
+        body = json.dumps(event, sort_keys=True)
+        mac = hmac.new(self.key, body.encode(), hashlib.sha256).hexdigest()
+        self.events.write(json.dumps({"mac": mac, "event": body}) + "\n")
         self.events.flush()
 
     @property
     def sandbox(self) -> Sandbox:
         if self._sandbox is None:
-            self._sandbox = Sandbox(self.config["sandbox"], self.workdir, Path(self.config["scratch"]))
+            self._sandbox = Sandbox(self.config["sandbox"], self.workdir, self.isolation,
+                                    Path(self.config["scratch"]))
         return self._sandbox
+
+    def latch_for(self, item: pytest.Item) -> List[str]:
+        """What a test's worker latches off: the computations of the functions it grades
+        (``@pytest.mark.grades(...)``), or of every graded function when it does not say."""
+        table: Dict[str, List[str]] = self.config.get("latch", {})
+        marker = item.get_closest_marker("grades")
+        names = list(marker.args) if marker else list(table)
+        unknown = [n for n in names if n not in table]
+        if unknown:
+            raise LookupError(f"@pytest.mark.grades names {unknown}, which assignment.toml's [integrity.latch] "
+                              "does not list")
+        return sorted({c for n in names for c in table[n]})
 
     def close(self) -> None:
         if self._sandbox is not None:
@@ -92,6 +117,8 @@ def pytest_configure(config):
     config.addinivalue_line("markers", "points(n): what the test is worth")
     config.addinivalue_line("markers", "hidden: a hidden test (also: any test in test_hidden*.py)")
     config.addinivalue_line("markers", "concept(text): what a failure of this test most likely means")
+    config.addinivalue_line("markers", "grades(*names): the student functions/classes the test grades (their "
+                                       "computations are latched off in its worker)")
 
 
 def pytest_collection_modifyitems(session, config, items):
@@ -128,8 +155,12 @@ def pytest_runtest_makereport(item, call):
         student = item.stash.get(_STUDENT, None)
         if status == "failed" and student is not None and not meta["hidden"] and student.output.strip():
             output += "\n\nYour code printed:\n" + student.output
+        tampering = list(student.tampering) if student is not None else []
+        if tampering:
+            output += (f"\n\n(The grader ignored {len(tampering)} message(s) your code sent on its channel unasked: "
+                       "only the answer to each request counts.)")
         SESSION.emit(event="result", id=item.nodeid, status=status, kind=kind, output=output,
-                     integrity=bool(student and student.integrity_hits))
+                     integrity=bool(student and student.integrity_hits), tampering=tampering[:5])
     return report
 
 
@@ -168,7 +199,7 @@ def student(request):
     """The student's submission, in a fresh sandboxed process for this test."""
     if SESSION is None:
         raise RuntimeError("the student fixture exists only in a gatelab grading session")
-    s = Student(SESSION.sandbox)
+    s = Student(SESSION.sandbox, SESSION.latch_for(request.node))
     request.node.stash[_STUDENT] = s
     yield s
     s.close()

@@ -13,6 +13,9 @@ def format_report(result: GradeResult, title: str = "", show_hidden: bool = True
     """A plain-text report. ``show_hidden=False`` gives what a student may see before the due date."""
     head = f"{result.assignment}" + (f" — {title}" if title else "")
     lines = [f"{head}: {result.submission}  (seed {result.seed}, {result.execution_time:.1f} s)"]
+    if result.isolation:
+        mark = "" if result.isolation.get("isolated") else "UNISOLATED: "
+        lines.append(f"  {mark}{result.isolation.get('detail', '')}")
     tests = [t for t in result.tests if show_hidden or not t.hidden]
     name_width = min(max([len(t.name) for t in tests] + [4]) + 9, width - 30)
     lines.append(f"  {'#':>3}  {'test'.ljust(name_width)}  {'points':>7}  result")
@@ -31,7 +34,8 @@ def format_report(result: GradeResult, title: str = "", show_hidden: bool = True
     score = sum(t.score for t in tests)
     total = sum(t.points for t in tests)
     lines.append(f"Score: {score:g} / {total:g}" + ("" if show_hidden else " (public tests only)"))
-    for header, items in (("Notes", result.notes), ("Grader problems (not the submission's fault)", result.errors)):
+    for header, items in (("Notes", result.notes), ("For the course staff", result.staff_notes),
+                          ("Grader problems (not the submission's fault)", result.errors)):
         if items:
             lines.append(f"{header}:")
             for item in items:

@@ -3,26 +3,30 @@
     result = grade("A1", "alice.ipynb", json_path="results.json")
     result.score, result.max_score, result.tests
 
-The runner parses the submission (no execution), copies the tests into a private work folder,
-and starts a grading session process (``gatelab.grading.session``), which runs pytest and forks
-a sandboxed process per test. The session reports each test on a pipe; the runner keeps its own
-list of tests and points, so the score comes from its own bookkeeping only: a session that dies
-or hangs costs the tests it did not report, and whatever a student's code writes (a
-results.json, a conftest.py) is not read. ``grade`` never raises for a bad submission or a
-grader failure and always writes results.json when asked to.
+The runner parses the submission (no execution), checks which isolation works here (refusing
+when none does, unless ``no_sandbox``), copies the tests into a private work folder and starts
+a grading session process (``gatelab.grading.session``), which runs pytest; the session starts
+the sandbox, where a worker per test runs the student's code. The session reports each test on
+a pipe, each event signed with a key only the two hold; the runner accepts a result once, for a
+test it was told of, and keeps its own list of tests and points, so the score comes from its
+own bookkeeping only: a session that dies or runs past the assignment's time budget costs the
+tests it did not report, and nothing a student's code writes is read. ``grade`` never raises
+for a bad submission or a grader failure and always writes results.json when asked to.
 """
 
 from __future__ import annotations
 
 import csv
+import dataclasses
 import hashlib
+import hmac
 import importlib.util
 import json
 import os
+import secrets
 import select
 import shutil
 import signal
-import stat
 import subprocess
 import sys
 import tempfile
@@ -32,13 +36,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, List, Optional, Union
 
+from gatelab.grading import isolation
 from gatelab.grading.assignment import Assignment, find_assignment
+from gatelab.grading.scan import scan_submission
 from gatelab.grading.submission import SubmissionError, load_submission
 
 __all__ = ["TestResult", "GradeResult", "grade", "grade_all", "find_submissions", "write_csv"]
 
 _STARTUP_LIMIT = 180.0     # seconds for the session to start and collect its tests
-_SLACK = 60.0              # seconds a test may take beyond its limits (the oracle's own work)
 
 
 @dataclass
@@ -56,6 +61,7 @@ class TestResult:
     kind: str = "not_run"
     output: str = ""
     integrity: bool = False
+    tampering: List[str] = field(default_factory=list)
 
     @property
     def score(self) -> float:
@@ -72,6 +78,9 @@ class GradeResult:
     seed: int = 0
     execution_time: float = 0.0
     hidden_visibility: str = "after_published"
+    isolation: dict = field(default_factory=dict)          # what isolation.Isolation.to_json() says
+    staff_notes: List[str] = field(default_factory=list)    # the static scan's findings, tampering
+    refused: bool = False                                  # no isolation: nothing was run
 
     @property
     def score(self) -> float:
@@ -95,8 +104,12 @@ class GradeResult:
     def to_gradescope(self) -> dict:
         """Gradescope's results.json (the autograder specification's fields)."""
         output = []
+        if self.isolation and not self.isolation.get("isolated", False):
+            output.append("UNISOLATED: " + str(self.isolation.get("detail", "student code was not isolated")))
         if self.notes:
             output.append("Notes on your submission:\n" + "\n".join(f"- {n}" for n in self.notes))
+        if self.staff_notes:
+            output.append("For the course staff:\n" + "\n".join(f"- {n}" for n in self.staff_notes))
         if self.errors:
             output.append("The grader had a problem (not your code; the course staff will look at it):\n"
                           + "\n".join(f"- {e.splitlines()[0]}" for e in self.errors))
@@ -118,7 +131,7 @@ class GradeResult:
             "visibility": "visible", "stdout_visibility": "hidden",
             "tests": tests,
             "extra_data": {"assignment": self.assignment, "submission": self.submission, "seed": self.seed,
-                           "gatelab": __version__},
+                           "gatelab": __version__, "isolation": self.isolation},
         }
 
     def write_json(self, path: Union[str, Path]) -> None:
@@ -140,27 +153,37 @@ def _seed_of(submission: Path) -> int:
 
 def grade(assignment: Union[str, Path, Assignment], submission: Union[str, Path],
           json_path: Optional[Union[str, Path]] = None, seed: Optional[int] = None,
-          keep_workdir: bool = False) -> GradeResult:
-    """Grades one submission (a notebook, a .py, or a folder holding one). See the module docstring."""
+          keep_workdir: bool = False, no_sandbox: bool = False) -> GradeResult:
+    """Grades one submission (a notebook, a .py, or a folder holding one). See the module docstring.
+    Without isolation (and without ``no_sandbox``) nothing runs: the result carries the reason
+    in ``errors`` and ``refused`` is set."""
     start = time.monotonic()
     result = GradeResult(assignment=str(getattr(assignment, "name", assignment)), submission=Path(submission).name)
+    if json_path is not None:        # whatever results.json was there is never the grade: if this process
+        Path(json_path).unlink(missing_ok=True)        # dies, none is left (run_autograder writes a failure)
     try:
         if importlib.util.find_spec("pytest") is None:
-            raise RuntimeError("grading needs pytest: pip install 'gatelab[grading]'")
+            raise RuntimeError("grading needs pytest: pip install pytest")
         a = assignment if isinstance(assignment, Assignment) else find_assignment(assignment)
         result.assignment, result.hidden_visibility = a.name, a.hidden_visibility
+        iso = isolation.choose(no_sandbox)
+        result.isolation = iso.to_json()
         try:
             sub = load_submission(Path(submission), prefer=a.stem)
             parsed = sub.to_json()
             result.submission = sub.path.name
             result.notes.extend(sub.notes)
+            result.staff_notes.extend(scan_submission(sub))
             result.seed = _seed_of(sub.path) if seed is None else int(seed)
         except SubmissionError as e:
             parsed = {"path": str(submission), "units": [], "notes": [], "sources": {},
                       "problem": f"the submission could not be read ({e})"}
             result.notes.append(str(e))
             result.seed = _seed_of(Path(submission)) if seed is None else int(seed)
-        _run_session(a, parsed, result, keep_workdir)
+        _run_session(a, parsed, result, iso, keep_workdir, start)
+    except isolation.IsolationUnavailable as e:
+        result.refused = True
+        result.errors.append(str(e))
     except Exception as e:  # noqa: BLE001 - the grader reports its own failures instead of crashing
         result.errors.append(f"{type(e).__name__}: {e}")
     finally:
@@ -170,50 +193,49 @@ def grade(assignment: Union[str, Path, Assignment], submission: Union[str, Path]
     return result
 
 
-def _run_session(a: Assignment, parsed: dict, result: GradeResult, keep_workdir: bool) -> None:
-    workdir = Path(tempfile.mkdtemp(prefix="gatelab-grade-"))
-    scratch = Path(tempfile.mkdtemp(prefix="gatelab-sandbox-"))
+def _driver_source(a: Assignment, tests: Path) -> str:
+    """The worker's part of the assignment (tests/driver.py): it travels to the zygote as text."""
+    path = tests / "driver.py"
+    return path.read_text(encoding="utf-8") if path.is_file() else ""
+
+
+def _run_session(a: Assignment, parsed: dict, result: GradeResult, iso: "isolation.Isolation",
+                 keep_workdir: bool, start: float) -> None:
+    workdir = Path(tempfile.mkdtemp(prefix="gatelab-grade-"))          # 0700: the grader's alone
+    scratch = Path(tempfile.mkdtemp(prefix="gatelab-scratch-"))
     proc = None
     try:
+        os.chmod(scratch, 0o755)     # a uid-drop worker's folder goes in here, made by the zygote
         shutil.copytree(a.tests_dir, workdir / "tests", ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
-        drop = _can_drop_privileges()
-        if drop:
-            import pwd
-
-            nobody = pwd.getpwnam("nobody")
-            os.chown(scratch, nobody.pw_uid, nobody.pw_gid)
-        session = {
-            "seed": result.seed,
-            "scratch": str(scratch),
-            "sandbox": {
-                "tests_dir": str(workdir / "tests"),
-                "harness": "harness" if (workdir / "tests" / "harness.py").is_file() else None,
-                "preload": a.preload,
-                "submission": parsed,
-                "integrity": {"forbid": a.forbid, "blocked_imports": a.blocked_imports},
-                "limits": a.limits,
-                "drop_privileges": drop,
-            },
-        }
+        setup = {"units": parsed["units"], "sources": parsed.get("sources", {}), "problem": parsed.get("problem", ""),
+                 "driver": _driver_source(a, workdir / "tests"), "limits": a.limits, "preload": a.preload,
+                 "blocked_imports": a.blocked_imports, "disk_mb": a.disk_mb}
+        session = {"seed": result.seed, "scratch": str(scratch), "sandbox": setup, "latch": a.latch,
+                   "isolation": dataclasses.asdict(iso)}
         (workdir / "session.json").write_text(json.dumps(session))
+        key = secrets.token_bytes(32)
         read_end, write_end = os.pipe()
-        env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1", OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1",
-                   MPLBACKEND="Agg")
+        # No third-party pytest plugins in a grading session (they are neither needed nor vetted).
+        env = dict(isolation.worker_environment(), PATH=os.environ.get("PATH", "/usr/bin:/bin"),
+                   PYTEST_DISABLE_PLUGIN_AUTOLOAD="1")
         with open(workdir / "session.log", "wb") as log:
-            proc = subprocess.Popen([sys.executable, "-m", "gatelab.grading.session", str(workdir), str(write_end)],
-                                    pass_fds=[write_end], stdin=subprocess.DEVNULL, stdout=log,
+            proc = subprocess.Popen([sys.executable, "-I", "-B", "-m", "gatelab.grading.session", str(workdir),
+                                     str(write_end)], pass_fds=[write_end], stdin=subprocess.PIPE, stdout=log,
                                     stderr=subprocess.STDOUT, start_new_session=True, cwd=str(workdir), env=env)
         os.close(write_end)
-        budget = a.time_limit + a.load_limit * (len(parsed["units"]) + 2) + _SLACK
-        finished = _collect(read_end, proc, result, budget)
+        proc.stdin.write(key.hex().encode() + b"\n")
+        proc.stdin.close()
+        deadline = start + a.budget
+        finished = _collect(read_end, proc, result, key, deadline)
         os.close(read_end)
         if finished:
             try:
                 proc.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 pass
+        elif time.monotonic() >= deadline:
+            result.errors.append(f"grading ran past the assignment's time budget of {a.budget:g} s and was stopped")
         else:
-            _kill_group(proc)
             tail = (workdir / "session.log").read_text(errors="replace")[-3000:]
             result.errors.append("the grading session ended before reporting every test" +
                                  (f"; its log ends with:\n{tail}" if tail.strip() else ""))
@@ -228,7 +250,8 @@ def _run_session(a: Assignment, parsed: dict, result: GradeResult, keep_workdir:
 
 
 def _kill_group(proc: subprocess.Popen) -> None:
-    """Ends the session, its zygote and any test process left (they share its process group)."""
+    """Ends the session and its sandbox (bwrap leads a session of its own: the session's
+    SIGKILL takes it with it through --die-with-parent and the pid namespace)."""
     try:
         os.killpg(proc.pid, signal.SIGKILL)
     except (ProcessLookupError, PermissionError):
@@ -236,50 +259,43 @@ def _kill_group(proc: subprocess.Popen) -> None:
     proc.wait()
 
 
-def _can_drop_privileges() -> bool:
-    """Test processes become ``nobody`` when we are root and ``nobody`` can read Python, NumPy and
-    gatelab (Gradescope's image; not a Python installed under /root, which nobody cannot import).
-    GATELAB_DROP_PRIVILEGES=1 forces it (as root), =0 prevents it."""
-    forced = os.environ.get("GATELAB_DROP_PRIVILEGES")
-    if os.getuid() != 0 or forced == "0":
-        return False
-    if forced == "1":
-        return True
-    import sysconfig
-
-    import numpy
-
-    import gatelab
-
-    paths = {sysconfig.get_paths()[k] for k in ("stdlib", "platstdlib", "purelib", "platlib")}
-    paths |= {os.path.dirname(numpy.__file__), os.path.dirname(gatelab.__file__)}
-    for path in paths:
-        p = Path(path).resolve()
-        if not p.exists():
-            continue
-        if not p.stat().st_mode & stat.S_IROTH:
-            return False
-        if any(not a.stat().st_mode & stat.S_IXOTH for a in [p, *p.parents]):
-            return False
-    return True
+def _event(line: bytes, key: bytes) -> Optional[dict]:
+    """The event a signed line carries, or None for anything else."""
+    try:
+        frame = json.loads(line)
+        body, mac = frame["event"], frame["mac"]
+        good = hmac.new(key, body.encode(), hashlib.sha256).hexdigest()
+        if not isinstance(mac, str) or not hmac.compare_digest(mac, good):
+            return None
+        event = json.loads(body)
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return None
+    return event if isinstance(event, dict) else None
 
 
-def _collect(fd: int, proc: subprocess.Popen, result: GradeResult, budget: float) -> bool:
-    """Reads the session's events into ``result`` until it is done, dies, or stalls."""
+def _collect(fd: int, proc: subprocess.Popen, result: GradeResult, key: bytes, deadline: float) -> bool:
+    """Reads the session's events into ``result`` until it is done, dies, stalls or runs out of
+    budget. Only signed events count; the test list is fixed once, a result is taken once, for a
+    test that was started and is the one running; "done" counts only after all of that."""
     by_id: Dict[str, TestResult] = {}
     buffer = b""
-    deadline = time.monotonic() + _STARTUP_LIMIT
+    stall = time.monotonic() + _STARTUP_LIMIT
     current = None
+    collected = False
     while True:
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            stalled = f"test {current}" if current else "start-up"
-            result.errors.append(f"the grading session stalled in {stalled}; it was stopped")
+        now = time.monotonic()
+        if now >= deadline or now >= stall:
+            if now < deadline:
+                result.errors.append(f"the grading session stalled in {'test ' + current if current else 'start-up'}; "
+                                     "it was stopped")
             if current in by_id:
                 by_id[current].kind = "crash"
-                by_id[current].output = "The grader stopped this test: it ran far beyond its time limit."
+                by_id[current].output = "The grader stopped this test: grading ran out of time."
+            for t in result.tests:
+                if t.kind == "not_run":
+                    t.output = "Not run: grading ran out of time before this test."
             return False
-        ready, _, _ = select.select([fd], [], [], min(remaining, 1.0))
+        ready, _, _ = select.select([fd], [], [], min(deadline - now, stall - now, 1.0))
         if not ready:
             continue
         chunk = os.read(fd, 1 << 16)
@@ -288,12 +304,13 @@ def _collect(fd: int, proc: subprocess.Popen, result: GradeResult, budget: float
         buffer += chunk
         while b"\n" in buffer:
             line, buffer = buffer.split(b"\n", 1)
-            try:
-                event = json.loads(line)
-            except json.JSONDecodeError:
+            event = _event(line, key)
+            if event is None:
+                result.staff_notes.append("the grader's event pipe carried a line that is not a signed event (ignored)")
                 continue
             kind = event.get("event")
-            if kind == "collected":
+            if kind == "collected" and not collected:
+                collected = True
                 for meta in event["tests"]:
                     t = TestResult(id=meta["id"], function=meta["function"], name=meta["name"],
                                    number=meta["number"], points=float(meta["points"]), hidden=bool(meta["hidden"]),
@@ -303,19 +320,23 @@ def _collect(fd: int, proc: subprocess.Popen, result: GradeResult, budget: float
                     result.tests.append(t)
             elif kind == "collect_error":
                 result.errors.append(f"a test file failed to load ({event.get('where')}):\n{event.get('message')}")
-            elif kind == "start":
-                current = event.get("id")
-            elif kind == "result" and event.get("id") in by_id:
-                t = by_id[event["id"]]
+            elif kind == "start" and event.get("id") in by_id and by_id[event["id"]].kind == "not_run":
+                current = event["id"]
+            elif kind == "result" and event.get("id") == current and current is not None:
+                t = by_id[current]
                 t.status = "passed" if event.get("status") == "passed" else "failed"
                 t.kind, t.output = event.get("kind", ""), str(event.get("output", ""))
                 t.integrity = bool(event.get("integrity"))
+                t.tampering = [str(x) for x in event.get("tampering", [])]
+                if t.tampering:
+                    result.staff_notes.append(f"{t.function}: the worker sent {len(t.tampering)} unasked message(s) "
+                                              "on its channel (ignored)")
                 current = None
-            elif kind == "done":
+            elif kind == "done" and collected and current is None:
                 if not result.tests:
                     result.errors.append("no tests were collected")
                 return True
-            deadline = time.monotonic() + budget
+            stall = time.monotonic() + _STARTUP_LIMIT
 
 
 def find_submissions(folder: Union[str, Path]) -> List[Path]:
@@ -331,7 +352,7 @@ def find_submissions(folder: Union[str, Path]) -> List[Path]:
 
 def grade_all(assignment: Union[str, Path, Assignment], folder: Union[str, Path], jobs: int = 2,
               csv_path: Optional[Union[str, Path]] = None, json_dir: Optional[Union[str, Path]] = None,
-              seed: Optional[int] = None) -> Dict[str, GradeResult]:
+              seed: Optional[int] = None, no_sandbox: bool = False) -> Dict[str, GradeResult]:
     """Grades every submission in ``folder``, ``jobs`` at a time; a CSV row per submission
     (score, max, and each test's points) and, with ``json_dir``, a results.json per submission."""
     a = assignment if isinstance(assignment, Assignment) else find_assignment(assignment)
@@ -341,7 +362,7 @@ def grade_all(assignment: Union[str, Path, Assignment], folder: Union[str, Path]
 
     def one(p: Path) -> GradeResult:
         target = Path(json_dir) / f"{names[p]}.json" if json_dir is not None else None
-        return grade(a, p, json_path=target, seed=seed)
+        return grade(a, p, json_path=target, seed=seed, no_sandbox=no_sandbox)
 
     with ThreadPoolExecutor(max_workers=max(1, int(jobs))) as pool:
         graded = dict(zip((names[p] for p in subs), pool.map(one, subs)))

@@ -23,7 +23,7 @@ import sys
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Dict, List, Union
+from typing import TYPE_CHECKING, Dict, List, Optional, Union
 
 from gatelab.grading.assignment import Assignment, find_assignment, tomllib
 from gatelab.grading.authoring import solution_cells, student_cells
@@ -50,14 +50,16 @@ class Sample:
     append: str = ""
     fails: Union[str, List[str]] = field(default_factory=list)
     messages: Dict[str, str] = field(default_factory=dict)
+    threat: int = 0                     # for attack samples: which class of the grader's threat model
 
     def expected_failures(self, tests: List[str]) -> List[str]:
         """The test functions this sample must fail, among ``tests``."""
         return list(tests) if self.fails == "all" else [t for t in tests if t in self.fails]
 
 
-def load_samples(a: Assignment) -> List[Sample]:
-    path = a.samples_dir / "samples.toml"
+def load_samples(a: Assignment, path: Union[str, Path, None] = None) -> List[Sample]:
+    """The samples of ``a``'s samples/samples.toml, or of another file in the same format."""
+    path = Path(path) if path is not None else a.samples_dir / "samples.toml"
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -90,12 +92,12 @@ def sample_cells(a: Assignment, sample: Sample) -> List[Cell]:
     return cells
 
 
-def materialize(a: Assignment, out: Union[str, Path]) -> Dict[str, Path]:
-    """Writes every sample submission into ``out``; name -> path."""
+def materialize(a: Assignment, out: Union[str, Path], samples: Optional[List[Sample]] = None) -> Dict[str, Path]:
+    """Writes every sample submission (of ``a``, or ``samples``) into ``out``; name -> path."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     paths = {}
-    for sample in load_samples(a):
+    for sample in load_samples(a) if samples is None else samples:
         cells = sample_cells(a, sample)
         if sample.format == "py":
             path = out / f"{sample.name}.py"

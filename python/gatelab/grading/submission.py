@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
-from gatelab.grading.notebook import read_cells
+from gatelab.grading.notebook import read_cells, read_text
 
 __all__ = ["Unit", "Submission", "load_submission", "find_submission_file", "SubmissionError", "compile_unit"]
 
@@ -69,6 +69,8 @@ def find_submission_file(path: Path, prefer: str = "") -> Path:
     """The file to grade: ``path`` itself, or the one notebook (else .py) inside a folder.
     With several candidates, one named ``prefer`` (e.g. the assignment's notebook name) wins."""
     path = Path(path)
+    if path.is_symlink():
+        raise SubmissionError(f"{path.name} is a symbolic link; submit the file itself")
     if path.is_file():
         if path.suffix not in (".ipynb", ".py"):
             raise SubmissionError(f"{path.name}: submit a notebook (.ipynb) or a Python file (.py)")
@@ -78,7 +80,7 @@ def find_submission_file(path: Path, prefer: str = "") -> Path:
     for suffix in (".ipynb", ".py"):
         found = sorted(p for p in path.rglob(f"*{suffix}")
                        if ".ipynb_checkpoints" not in p.parts and "__pycache__" not in p.parts
-                       and not p.name.startswith("."))
+                       and not p.name.startswith(".") and not p.is_symlink() and p.is_file())
         if len(found) == 1:
             return found[0]
         if found:
@@ -125,7 +127,7 @@ def load_submission(path: Path, prefer: str = "") -> Submission:
             names = ", ".join(u.names) if u.names else "nothing the tests use"
             notes.append(f"{u.label}: {u.error}; it was not run (it defines {names})")
     if not notebook:
-        sources[file.name] = file.read_text(encoding="utf-8", errors="replace")
+        sources[file.name] = read_text(file)
     return Submission(file, units, notes, sources)
 
 
@@ -166,6 +168,7 @@ def _parse_unit(number: int, label: str, filename: str, source: str, offset: int
     unit = Unit(number, label, filename, source, offset)
     try:
         tree = ast.parse(source)
+        _compile_kept(tree, [i for i, stmt in enumerate(tree.body) if _runs(stmt)], filename, offset)
     except (SyntaxError, ValueError, RecursionError, MemoryError) as e:
         where = getattr(e, "lineno", None)
         detail = getattr(e, "msg", None) or str(e)
@@ -232,12 +235,18 @@ def _defined(stmt: ast.stmt) -> List[str]:
     return []
 
 
+def _compile_kept(tree: ast.Module, keep: List[int], filename: str, offset: int) -> object:
+    """The code object of the statements ``keep`` of ``tree``. Some errors only compiling finds
+    (``return`` or ``await`` outside a function, ``nonlocal`` at top level): the parser calls
+    this too, so such a cell is a unit with an error, not a crash in every test."""
+    tree = ast.Module(body=[tree.body[i] for i in keep], type_ignores=[])
+    if offset:
+        ast.increment_lineno(tree, offset)
+    return compile(tree, filename, "exec", dont_inherit=True)
+
+
 def compile_unit(unit: dict) -> object:
-    """The code object of a unit's statements that run (done in the sandbox zygote: parsing again
-    is cheap and keeps what crosses processes plain data)."""
-    tree = ast.parse(unit["source"])
-    tree.body = [tree.body[i] for i in unit["keep"]]
-    if unit["line_offset"]:
-        ast.increment_lineno(tree, unit["line_offset"])
-    return compile(tree, unit["filename"], "exec", dont_inherit=True)
+    """The code object of a unit's statements that run (done in the sandbox's zygote: parsing
+    again is cheap and keeps what crosses processes plain data)."""
+    return _compile_kept(ast.parse(unit["source"]), unit["keep"], unit["filename"], unit["line_offset"])
 
