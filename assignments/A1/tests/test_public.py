@@ -7,11 +7,12 @@ inputs drawn from ``rng``: these files hold no answers.
 import numpy as np
 import pytest
 
-from gatelab.grading import WrongAnswer, check_gradient
-from oracle import LECTURE, check_gate, check_order, gate_errors, reference_grads
+from gatelab.grading import check_gradient
+from oracle import LECTURE, check_gate, check_gate_errors, check_order, reference_grads
 
 
 @pytest.mark.points(1)
+@pytest.mark.grades("MultiplyGate")
 def test_multiply_backward(student, rng):
     """MultiplyGate.backward on arrays"""
     x, y, dout = rng.normal(size=(3, 3, 4))
@@ -19,6 +20,7 @@ def test_multiply_backward(student, rng):
 
 
 @pytest.mark.points(1)
+@pytest.mark.grades("ReciprocalGate")
 def test_reciprocal_backward(student, rng):
     """ReciprocalGate.backward on arrays"""
     x = rng.uniform(0.5, 2.0, size=(4, 3)) * rng.choice([-1.0, 1.0], size=(4, 3))
@@ -26,6 +28,7 @@ def test_reciprocal_backward(student, rng):
 
 
 @pytest.mark.points(1)
+@pytest.mark.grades("SigmoidGate")
 def test_sigmoid_backward(student, rng):
     """SigmoidGate.backward on arrays"""
     x, dout = rng.normal(size=(2, 5, 2)) * 2
@@ -33,6 +36,7 @@ def test_sigmoid_backward(student, rng):
 
 
 @pytest.mark.points(1)
+@pytest.mark.grades("MaxGate")
 def test_max_backward(student, rng):
     """MaxGate.backward on arrays"""
     x, y, dout = rng.normal(size=(3, 6))
@@ -40,6 +44,7 @@ def test_max_backward(student, rng):
 
 
 @pytest.mark.points(1)
+@pytest.mark.grades("MeanGate")
 def test_mean_backward(student, rng):
     """MeanGate.backward on a matrix"""
     x = rng.normal(size=(4, 5))
@@ -47,12 +52,14 @@ def test_mean_backward(student, rng):
 
 
 @pytest.mark.points(1)
+@pytest.mark.grades("topological_sort")
 def test_topological_sort_lecture(student):
     """topological_sort on f = (x + y) z"""
     check_order(LECTURE, student.run("value_topological_sort", LECTURE, what="topological_sort"))
 
 
 @pytest.mark.points(1)
+@pytest.mark.grades("backward")
 def test_backward_lecture(student):
     """backward on f = (x + y) z"""
     grads = student.run("value_backward", LECTURE, what="backward")
@@ -60,19 +67,19 @@ def test_backward_lecture(student):
 
 
 @pytest.mark.points(1)
+@pytest.mark.grades("numerical_gradient")
 def test_numerical_gradient(student, rng):
-    """numerical_gradient of sum(sin(x) x^2)"""
+    """numerical_gradient of sum(sin(a x) x^2)"""
+    a = float(rng.uniform(0.5, 1.5))
     x = rng.uniform(0.3, 2.0, size=(3, 4)) * rng.choice([-1.0, 1.0], size=(3, 4))   # gradients away from 0
-    grad, _ = student.run("numerical_gradient", "sin_x2", x, None, 1e-5, what="numerical_gradient")
-    exact = np.cos(x) * x ** 2 + 2 * x * np.sin(x)
+    grad, _ = student.run("numerical_gradient", "sin_x2", a, x, None, 1e-5, what="numerical_gradient")
+    exact = a * np.cos(a * x) * x ** 2 + 2 * x * np.sin(a * x)
     check_gradient("numerical_gradient's result", grad, exact, tol=1e-6)
 
 
 @pytest.mark.points(1)
+@pytest.mark.grades("gate_gradient_errors")
 def test_gate_gradient_errors(student, rng):
     """gate_gradient_errors passes a correct gate"""
     x, y, dout = rng.normal(size=(3, 2, 3))
-    errors = gate_errors(student, "multiply", [x, y], dout)
-    if max(errors) > 1e-6:
-        raise WrongAnswer(f"gate_gradient_errors reports a relative error of {max(errors):.1e} for gatelab's "
-                          "correct Multiply gate; a correct gate gives about 1e-8 or less in float64")
+    check_gate_errors(student, "multiply", (), [x, y], dout)

@@ -1,10 +1,10 @@
-"""A2 oracle: gatelab's C++ gates and graph compute what each student function should return.
-No answers are stored."""
+"""A2 oracle: gatelab's C++ gates and graph compute, in the grader's process, what each student
+function should return. No answers are stored; none of this reaches the worker."""
 
 import numpy as np
 
 import gatelab as gl
-from gatelab.grading import check_gradient, check_scalar
+from gatelab.grading import WrongAnswer, check_gradient, check_scalar
 from gatelab.grading.models import accuracy, train
 
 LOSS_GATES = {"softmax_loss": lambda: gl.gates.SoftmaxCrossEntropy(), "svm_loss": lambda: gl.gates.SVMLoss(1.0)}
@@ -82,12 +82,24 @@ def check_net(student, rng, N, D, H, C, reg):
                        want_grads[k], x=params[k])
 
 
-def reference_training(X, y, X_val, y_val, hidden_dim, reg, learning_rate, batches):
-    """Validation accuracy of the harness's training run, with gatelab's graph as the network
-    (initialized as the notebook's TwoLayerNet is)."""
-    rng = np.random.default_rng(0)
-    classes = int(y.max()) + 1
-    params = {"W1": 0.1 * rng.standard_normal((X.shape[1], hidden_dim)), "b1": np.zeros(hidden_dim),
-              "W2": 0.1 * rng.standard_normal((hidden_dim, classes)), "b2": np.zeros(classes)}
-    params = train(lambda p, xb, yb: net_reference(p, xb, yb, reg), params, X, y, batches, learning_rate)
-    return accuracy(net_reference(params, X_val, None, reg), y_val)
+def init_params(rng, D, H, C):
+    """The starting point of a training run (the notebook's TwoLayerNet initializes the same way)."""
+    return {"W1": 0.1 * rng.standard_normal((D, H)), "b1": np.zeros(H),
+            "W2": 0.1 * rng.standard_normal((H, C)), "b2": np.zeros(C)}
+
+
+def training_accuracies(student, X, y, X_val, y_val, hidden_dim, reg, learning_rate, batches):
+    """(the student's, the reference's) validation accuracy after the same gradient descent from the
+    same start: the grader runs the loop, the worker gives each step's loss and gradients from the
+    student's TwoLayerNet, and the grader measures accuracy with its own network on held-out data
+    the worker never sees."""
+    init = init_params(np.random.default_rng(0), X.shape[1], hidden_dim, int(y.max()) + 1)
+    step = lambda p, xb, yb: student.run("net_loss", p, xb, yb, reg, what="TwoLayerNet.loss during training")
+    ours = accuracy(net_reference(train(lambda p, xb, yb: net_reference(p, xb, yb, reg), init, X, y, batches,
+                                        learning_rate), X_val, None, reg), y_val)
+    try:
+        theirs = train(step, init, X, y, batches, learning_rate, what="TwoLayerNet.loss's grads")
+    except WrongAnswer as e:          # training with them diverged (NaN), or they stopped making sense
+        raise WrongAnswer(f"Training with your gradients failed: {e}. The same training with gatelab's layers "
+                          f"reaches {ours:.0%} on held-out points.") from None
+    return accuracy(net_reference(theirs, X_val, None, reg), y_val), ours

@@ -1,10 +1,11 @@
-"""A3 oracle: gatelab's C++ convolution and pooling gates and graph compute what each student
-function should return. No answers are stored."""
+"""A3 oracle: gatelab's C++ convolution and pooling gates and graph compute, in the grader's
+process, what each student function should return. No answers are stored; none of this reaches
+the worker."""
 
 import numpy as np
 
 import gatelab as gl
-from gatelab.grading import check_close, check_gradient, check_scalar
+from gatelab.grading import WrongAnswer, check_close, check_gradient, check_scalar
 from gatelab.grading.models import accuracy, train
 
 
@@ -91,13 +92,25 @@ def digits():
     return data.images[:, None] / 16.0, data.target.astype(np.int64)
 
 
-def reference_training(X, y, X_val, y_val, reg, learning_rate, batches):
-    """Validation accuracy of the harness's training run, with gatelab's graph as the network
-    (initialized as the notebook's ConvNet is)."""
-    rng = np.random.default_rng(0)
-    F, H, classes, side = 8, 32, 10, X.shape[2]
-    params = {"W1": 0.1 * rng.standard_normal((F, X.shape[1], 3, 3)), "b1": np.zeros(F),
-              "W2": 0.1 * rng.standard_normal((F * (side // 2) ** 2, H)), "b2": np.zeros(H),
-              "W3": 0.1 * rng.standard_normal((H, classes)), "b3": np.zeros(classes)}
-    params = train(lambda p, xb, yb: net_reference(p, xb, yb, reg), params, X, y, batches, learning_rate)
-    return accuracy(net_reference(params, X_val, None, reg), y_val)
+def init_params(rng, C, side, F=8, H=32, classes=10):
+    """The starting point of a training run (the notebook's ConvNet initializes the same way)."""
+    return {"W1": 0.1 * rng.standard_normal((F, C, 3, 3)), "b1": np.zeros(F),
+            "W2": 0.1 * rng.standard_normal((F * (side // 2) ** 2, H)), "b2": np.zeros(H),
+            "W3": 0.1 * rng.standard_normal((H, classes)), "b3": np.zeros(classes)}
+
+
+def training_accuracies(student, X, y, X_val, y_val, reg, learning_rate, batches):
+    """(the student's, the reference's) validation accuracy after the same gradient descent from the
+    same start: the grader runs the loop, the worker gives each step's loss and gradients from the
+    student's ConvNet, and the grader measures accuracy with its own network on held-out digits the
+    worker never sees."""
+    init = init_params(np.random.default_rng(0), X.shape[1], X.shape[2])
+    step = lambda p, xb, yb: student.run("net_loss", p, xb, yb, reg, what="ConvNet.loss during training")
+    ours = accuracy(net_reference(train(lambda p, xb, yb: net_reference(p, xb, yb, reg), init, X, y, batches,
+                                        learning_rate), X_val, None, reg), y_val)
+    try:
+        theirs = train(step, init, X, y, batches, learning_rate, what="ConvNet.loss's grads")
+    except WrongAnswer as e:          # training with them diverged (NaN), or they stopped making sense
+        raise WrongAnswer(f"Training with your gradients failed: {e}. The same training with gatelab's layers "
+                          f"reaches {ours:.0%} on held-out points.") from None
+    return accuracy(net_reference(theirs, X_val, None, reg), y_val), ours

@@ -1,10 +1,11 @@
-"""A2 harness: runs inside the student's sandboxed process. Each function takes the
-submission's namespace ``ns`` and returns plain arrays and numbers. Backward passes get caches
-built as the notebook's forward passes build them, so each function is tested on its own."""
+"""A2 driver: runs in the worker beside the student's code. Each function takes the
+submission's namespace ``ns`` and returns plain arrays and numbers; it decides nothing (the
+tests judge in the grader's process). Backward passes get caches built as the notebook's
+forward passes build them, so each function is tested on its own."""
 
 import numpy as np
 
-from gatelab.grading.models import accuracy, model_loss, train, with_params
+from gatelab.grading.models import model_loss, with_params
 
 
 def forward(ns, name, *args):
@@ -40,12 +41,3 @@ def make_net(ns, params, reg):
 def net_loss(ns, params, X, y, reg):
     """scores (y None) or (loss, grads) of the student's TwoLayerNet with the given parameters."""
     return model_loss(make_net(ns, params, reg), X, y)
-
-
-def train_net(ns, X, y, X_val, y_val, hidden_dim, reg, learning_rate, batches):
-    """Validation accuracy of the student's network after gradient descent over ``batches``."""
-    net = ns.get("TwoLayerNet")(input_dim=X.shape[1], hidden_dim=hidden_dim, num_classes=int(y.max()) + 1,
-                                reg=reg, seed=0)
-    params = train(lambda p, xb, yb: model_loss(with_params(net, p), xb, yb), dict(net.params), X, y, batches,
-                   learning_rate)
-    return accuracy(model_loss(with_params(net, params), X_val), y_val)

@@ -1,9 +1,12 @@
-"""A1 harness: code that runs inside the student's sandboxed process (functions taking the
-submission's namespace ``ns`` first) and the graph builders the tests share with it.
+"""A1 driver: what runs in the worker beside the student's code. Each function takes the
+submission's namespace ``ns`` first, calls the student's code on the inputs it is given and
+returns plain data. It decides nothing: the tests judge what it returns against the oracle's own
+computation, in the grader's process. Student code could rewrite any of this; that changes only
+the values the grader then judges.
 
-A builder takes a ``make(class_name)`` that returns a gate: the student's gate in the sandbox,
-gatelab's built-in one in the test (the oracle), so both build exactly the same circuit. Nothing
-here holds an answer.
+The graph builders are shared with the oracle: a builder takes ``make(class_name)``, which
+returns the student's gate here and gatelab's built-in one in the oracle, so both build the same
+circuit. Circuits use only gates the test's latch leaves on (see assignment.toml).
 """
 
 import numpy as np
@@ -30,13 +33,14 @@ def run_gate(ns, class_name, inputs, dout):
     return out, tuple(grads)
 
 
-def circuit(kind, make, arrays):
-    """Gradients of every input of a small circuit around one gate, run by the C++ graph."""
+def circuit(kind, make, arrays, dout=None):
+    """Gradients of every input of a small circuit around one gate, run by the C++ graph
+    (from the upstream gradient ``dout`` where the circuit's output is an array)."""
     g = gl.Graph()
     nodes = [g.input(f"in{i}", np.array(a)) for i, a in enumerate(arrays)]
     if kind == "multiply_square":            # the same node on both inputs: the graph adds both paths
-        x, w = nodes
-        out = gl.sum(g.apply(make("MultiplyGate"), x, x) * w)
+        (x,) = nodes
+        out = g.apply(make("MultiplyGate"), x, x)
     elif kind == "reciprocal":
         x, w = nodes
         out = gl.sum(g.apply(make("ReciprocalGate"), x + 0.0) * w)
@@ -52,12 +56,12 @@ def circuit(kind, make, arrays):
     else:
         raise ValueError(kind)
     g.forward()
-    g.backward(out)
+    g.backward(out, grad=None if dout is None else np.array(dout))
     return [None if n.grad is None else np.array(n.grad) for n in nodes]
 
 
-def circuit_grads(ns, kind, arrays):
-    return circuit(kind, lambda name: ns.get(name)(), arrays)
+def circuit_grads(ns, kind, arrays, dout=None):
+    return circuit(kind, lambda name: ns.get(name)(), arrays, dout)
 
 
 # ---- Part 2: Value graphs ---------------------------------------------------------------------------
@@ -113,35 +117,65 @@ def value_backward(ns, spec, times=1):
 
 
 # ---- Part 3: gradient checks ------------------------------------------------------------------------
+# Functions and gates with coefficients the test draws, so no answer can be known in advance.
 
-FUNCTIONS = {
-    "sin_x2": lambda x, w: float(np.sum(np.sin(x) * x ** 2)),
-    "exp_weighted": lambda x, w: float(np.sum(np.exp(0.5 * x) * w)),
-}
+def function(kind, a, w):
+    """The function numerical_gradient differentiates: f(x) -> float."""
+    if kind == "sin_x2":
+        return lambda x: float(np.sum(np.sin(a * x) * x ** 2))
+    if kind == "exp_weighted":
+        return lambda x: float(np.sum(np.exp(a * x) * w))
+    raise ValueError(kind)
 
 
-def numerical_gradient(ns, function, x, w, h):
-    """The student's numerical gradient of FUNCTIONS[function], and x after the call."""
+def numerical_gradient(ns, kind, a, x, w, h):
+    """The student's numerical gradient of function(kind, a, w) at x, and x after the call."""
     x = np.array(x, dtype=np.float64)
-    f = FUNCTIONS[function]
-    grad = ns.get("numerical_gradient")(lambda arr: f(arr, w), x, h)
+    grad = ns.get("numerical_gradient")(function(kind, a, w), x, h)
     return grad, x
 
 
-class WrongFirstInput(gl.Gate):
-    """out = x * y with dx off by a factor of 2: a gate a gradient check must catch."""
+class ScaledProduct(gl.Gate):
+    """out = x * y whose backward scales the true dx by sx and dy by sy (1, 1: a correct gate)."""
+
+    def __init__(self, sx, sy):
+        super().__init__()
+        self.sx, self.sy = sx, sy
 
     def forward(self, x, y):
         self.x, self.y = x, y
         return x * y
 
     def backward(self, dout):
-        return 2.0 * self.y * dout, self.x * dout
+        return self.sx * self.y * dout, self.sy * self.x * dout
 
 
-def gate_errors(ns, which, inputs, dout):
-    gate = {"multiply": lambda: gl.gates.Multiply(), "sigmoid": lambda: gl.gates.Sigmoid(),
-            "wrong": WrongFirstInput}[which]()
+class ScaledTanh(gl.Gate):
+    """out = tanh(x) whose backward scales the true dx by s."""
+
+    def __init__(self, s):
+        super().__init__()
+        self.s = s
+
+    def forward(self, x):
+        self.out = np.tanh(x)
+        return self.out
+
+    def backward(self, dout):
+        return (self.s * (1 - self.out ** 2) * dout,)
+
+
+def make_gate(which, scales):
+    if which == "product":
+        return ScaledProduct(*scales)
+    if which == "tanh":
+        return ScaledTanh(*scales)
+    return {"multiply": gl.gates.Multiply, "sigmoid": gl.gates.Sigmoid}[which]()
+
+
+def gate_errors(ns, which, scales, inputs, dout):
+    """The student's gate_gradient_errors on one of the gates above."""
+    gate = make_gate(which, scales)
     errors = ns.get("gate_gradient_errors")(gate, [np.array(a, dtype=np.float64) for a in inputs],
                                             np.array(dout), 1e-5)
     return [float(e) for e in errors]

@@ -1,7 +1,8 @@
-"""A3 harness: runs inside the student's sandboxed process. Backward passes get caches built as
-the notebook's forward passes build them, so each layer is tested on its own."""
+"""A3 driver: runs in the worker beside the student's code and returns plain data; it decides
+nothing (the tests judge in the grader's process). Backward passes get caches built as the
+notebook's forward passes build them, so each layer is tested on its own."""
 
-from gatelab.grading.models import accuracy, model_loss, train, with_params
+from gatelab.grading.models import model_loss, with_params
 
 
 def forward(ns, name, *args):
@@ -32,11 +33,3 @@ def make_net(ns, params, reg):
 def net_loss(ns, params, X, y, reg):
     """scores (y None) or (loss, grads) of the student's ConvNet with the given parameters."""
     return model_loss(make_net(ns, params, reg), X, y)
-
-
-def train_net(ns, X, y, X_val, y_val, reg, learning_rate, batches):
-    """Validation accuracy of the student's ConvNet after gradient descent over ``batches``."""
-    net = ns.get("ConvNet")(input_dim=X.shape[1:], reg=reg, seed=0)
-    params = train(lambda p, xb, yb: model_loss(with_params(net, p), xb, yb), dict(net.params), X, y, batches,
-                   learning_rate)
-    return accuracy(model_loss(with_params(net, params), X_val), y_val)
