@@ -78,9 +78,9 @@ def test_misbehaving_code_is_named_in_the_message(graded):
     out = results["syntax_error"].test("test_mean_in_graph").output
     assert "MeanGate is not defined" in out and "cell 6" in out and "SyntaxError" in out
     out = results["calls_reference"].test("test_multiply_in_graph").output
-    assert "MultiplyGate.backward called gatelab.gates.Multiply" in out
+    assert "MultiplyGate.backward used gatelab's own implementation" in out and "(multiply, divide, matmul" in out
     out = results["aliases_reference"].test("test_gate_gradient_errors").output
-    assert "Integrity" in out and "numerical_gradient" in out
+    assert "Integrity" in out and "numerical gradient" in out
     # The student's traceback points into their own file, at their own line.
     out = results["memory_hog"].test("test_multiply_backward").output
     assert 'File "memory_hog.py", line' in out and "np.ones(1 << 31)" in out
