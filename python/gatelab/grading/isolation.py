@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, List, Optional
 
-__all__ = ["Isolation", "IsolationUnavailable", "choose", "zygote_command", "WORKER_UID", "python_paths"]
+__all__ = ["Isolation", "IsolationUnavailable", "choose", "zygote_command", "WORKER_UID", "python_paths", "readable_by_others"]
 
 WORKER_UID = 65534            # nobody
 _PROBE_TIMEOUT = 20
@@ -93,7 +93,7 @@ def _probe(root: Optional[bool] = None, bwrap: Optional[str] = "", python: Optio
                              drop_uid=root, bwrap=bwrap, user_namespace=not root)
         why_not.append(f"bubblewrap cannot create namespaces here ({problem})")
     if root:
-        unreadable = [p for p in (python_paths() if python is None else python) if not _readable_by_others(p)]
+        unreadable = [p for p in (python_paths() if python is None else python) if not readable_by_others(p)]
         if unreadable:
             raise IsolationUnavailable(
                 "cannot isolate student code: " + "; ".join(why_not) + ", and the fallback (running it as uid "
@@ -123,7 +123,7 @@ def _try_bwrap(bwrap: str, user_namespace: bool) -> Optional[str]:
     return None
 
 
-def _readable_by_others(path: Path) -> bool:
+def readable_by_others(path: Path) -> bool:
     try:
         p = Path(path).resolve()
         if not p.exists():

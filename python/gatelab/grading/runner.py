@@ -168,6 +168,9 @@ def grade(assignment: Union[str, Path, Assignment], submission: Union[str, Path]
         result.assignment, result.hidden_visibility = a.name, a.hidden_visibility
         iso = isolation.choose(no_sandbox)
         result.isolation = iso.to_json()
+        if iso.mode == "uid-drop" and isolation.readable_by_others(a.tests_dir):
+            result.staff_notes.append(f"isolation is uid-drop, and {a.tests_dir} is readable by every user: "
+                                      "student code could read the hidden tests (chmod -R o-rwx it)")
         try:
             sub = load_submission(Path(submission), prefer=a.stem)
             parsed = sub.to_json()

@@ -340,6 +340,7 @@ class Student:
         message = str(reply.get("message", ""))
         where = str(reply.get("traceback", ""))
         where = f"\n{where.rstrip()}" if where else ""
+        where += _unit_errors_note(reply.get("unit_errors"))
         if kind == "latched":
             function = str(reply.get("function") or what)
             self.integrity_hits.append(function)
@@ -398,6 +399,15 @@ class Student:
             except OSError:
                 pass
             self._end(kill=False)
+
+
+def _unit_errors_note(errors: Any) -> str:
+    """The cells that raised while the worker loaded the submission: the usual reason why a name
+    still has its stub's definition. The list comes from the worker, so only short strings count."""
+    if type(errors) is not list:
+        return ""
+    lines = [e[:400] for e in errors[:5] if type(e) is str]
+    return "".join(f"\nNote: {line}; what it defines keeps any earlier definition." for line in lines)
 
 
 def _unwrap(value: Any) -> Any:

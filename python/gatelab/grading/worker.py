@@ -51,6 +51,7 @@ class Namespace:
         self._files = set(student_files)
         self._missing = missing
         self._problem = problem
+        self.unit_errors: List[str] = []      # "cell 7 raised NameError: ...", said beside any failure
 
     def __contains__(self, name: str) -> bool:
         return name in vars(self._module)
@@ -167,7 +168,8 @@ def _serve(sock: socket.socket, spawn: dict, prepared) -> None:
             value = _dispatch(req, namespace, keep, prepared.driver)
             reply = {"re": rid, "kind": "ok", "value": _export(value, keep)}
         except BaseException as e:  # noqa: BLE001 - every failure goes back to the grader as data
-            reply = dict(_error_reply(e, prepared.student_files), re=rid)
+            reply = dict(_error_reply(e, prepared.student_files), re=rid,
+                         unit_errors=namespace.unit_errors if namespace is not None else [])
         try:
             sys.stdout.flush()
             sys.stderr.flush()
@@ -184,6 +186,7 @@ def _serve(sock: socket.socket, spawn: dict, prepared) -> None:
 def _load(sock: socket.socket, rid, module: types.ModuleType, prepared, exclude: dict) -> Namespace:
     """Runs the units (each reported before it starts), then says ready."""
     missing: Dict[str, str] = {}
+    raised: List[str] = []
     excluded = {int(k): str(v) for k, v in exclude.items()}
     for i, unit in enumerate(prepared.units):
         why = unit["error"] or excluded.get(i)
@@ -195,12 +198,15 @@ def _load(sock: socket.socket, rid, module: types.ModuleType, prepared, exclude:
         try:
             exec(prepared.code[i], module.__dict__)
         except BaseException as e:  # noqa: BLE001 - a unit that fails costs only its names
+            raised.append(f"{unit['label']} raised {_describe(e)[:300]} when the grader ran it")
             for name in unit["names"]:
                 if name not in vars(module):
                     missing.setdefault(name, f"{unit['label']}, which defines it, raised {_describe(e)} when the "
                                              "grader ran it")
     wire.send(sock, {"re": rid, "kind": "ready"})
-    return Namespace(module, prepared.student_files, missing, prepared.setup.get("problem", ""))
+    namespace = Namespace(module, prepared.student_files, missing, prepared.setup.get("problem", ""))
+    namespace.unit_errors = raised[:5]
+    return namespace
 
 
 def _resolve(value: Any, keep: Dict[int, Any]) -> Any:
