@@ -124,6 +124,9 @@ def demo(assignment: Union[str, Path, Assignment] = "A1", jobs: int = 2, out=Non
         graded = grade_all(a, tmp, jobs=jobs, seed=0)
     rows = sample_rows(load_samples(a), graded)
     print_table(a.name, rows, out or sys.stdout)
+    isolations = {str(r.isolation.get("detail", "")) for r in graded.values() if r.isolation}
+    for detail in sorted(isolations):
+        print(f"isolation of student code: {detail}", file=out or sys.stdout)
     return rows
 
 
