@@ -7,7 +7,24 @@ the robustness class) or "held".
 deserves. This script is for the other direction: showing what an older grader gave them.
 
     git worktree add /tmp/old e255e3d && make -C /tmp/old setup
-    /tmp/old/.venv/bin/python tests/attacks/replay.py          # run from this checkout
+    cd /tmp/old && .venv/bin/python $OLDPWD/tests/attacks/replay.py    # that checkout's assignments
+
+An older grader does not contain the attacks: some signal every process, fill the disk, plant
+files in /tmp and home folders or fork without end. Run them there one at a time, each in a
+throw-away namespace with a process limit (a `pids` cgroup) and a private /tmp, and with the
+older checkout the only writable folder:
+
+    mkdir /sys/fs/cgroup/pids/replay; echo 3000 > /sys/fs/cgroup/pids/replay/pids.max   # cgroup v1, as root
+    echo $$ > /sys/fs/cgroup/pids/replay/tasks
+    cd /tmp/old; attacks=$OLDPWD/tests/attacks/replay.py
+    .venv/bin/python $attacks --list | while read a attack; do
+      bwrap --ro-bind / / --dev /dev --proc /proc --tmpfs /tmp --tmpfs /var/tmp --bind /tmp/old /tmp/old \
+            --unshare-pid --unshare-net --die-with-parent \
+            .venv/bin/python $attacks "$a" "$attack" \
+        || echo "$a ? $attack: the grader itself was killed"
+    done
+
+(`python replay.py A1 ATTACK` grades one attack and prints its row.)
 
 It uses only the parts of gatelab.grading that the older graders also have (load_samples'
 entry format, sample_cells, grade_all); attacks that need what an older assignment lacks (its
@@ -17,6 +34,7 @@ solution's text differs) are listed as not applicable.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import sys
 import tempfile
 import tomllib
@@ -38,12 +56,24 @@ def attacks_of(name: str):
             for entry in data.get("sample", [])]
 
 
-def replay(name: str, out: Path) -> list:
+def _installed_gatelab() -> str:
+    """A digest of the installed gatelab's Python files: an attack that rewrites the grader changes it."""
+    import gatelab
+
+    digest = hashlib.sha256()
+    for path in sorted(Path(gatelab.__file__).parent.rglob("*.py")):
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def replay(name: str, out: Path, only: str = "") -> list:
     a = find_assignment(name)
     folder = out / name
     folder.mkdir(parents=True)
     rows, applicable = [], {}
     for threat, sample in attacks_of(name):
+        if only and sample.name != only:
+            continue
         try:
             cells = sample_cells(a, sample)
         except SampleError as e:
@@ -52,26 +82,44 @@ def replay(name: str, out: Path) -> list:
         path = folder / f"{sample.name}.{'py' if sample.format == 'py' else 'ipynb'}"
         path.write_text(write_percent(cells) if sample.format == "py" else write_ipynb(cells), encoding="utf-8")
         applicable[sample.name] = (threat, sample)
-    results = grade_all(a, folder, jobs=2, seed=0)
+    before = _installed_gatelab()
+    results = grade_all(a, folder, jobs=2, seed=0) if applicable else {}
+    changed = _installed_gatelab() != before
     for attack_name, (threat, sample) in applicable.items():
         r = results[attack_name]
         deserved = expected_score(sample, {t.function: t.points for t in r.tests})
         verdict = "beaten" if r.score > deserved + 1e-9 else ("held" if abs(r.score - deserved) < 1e-9 else "lower")
+        if changed:
+            verdict = "beaten: it changed the installed gatelab"
         rows.append((name, threat, attack_name, r.score, deserved, verdict))
     return rows
 
 
-def main() -> None:
-    names = sys.argv[1:] or ["A1", "A2", "A3"]
-    with tempfile.TemporaryDirectory() as tmp:
-        rows = [row for name in names for row in replay(name, Path(tmp))]
-    print(f"{'assignment':10} {'class':5} {'attack':36} {'score':>6} {'deserved':>8}  verdict")
+def print_rows(rows: list, header: bool = True) -> None:
+    if header:
+        print(f"{'assignment':10} {'class':5} {'attack':36} {'score':>6} {'deserved':>8}  verdict")
     for name, threat, attack, score, deserved, verdict in sorted(rows, key=lambda r: (r[1] or 0, r[0], r[2])):
         s = "" if score is None else f"{score:g}"
         d = "" if deserved is None else f"{deserved:g}"
-        print(f"{name:10} {threat!s:5} {attack:36} {s:>6} {d:>8}  {verdict}")
+        print(f"{name:10} {threat!s:5} {attack:36} {s:>6} {d:>8}  {verdict}", flush=True)
+
+
+def main() -> None:
+    args = sys.argv[1:]
+    if args[:1] == ["--list"]:
+        for name in args[1:] or ["A1", "A2", "A3"]:
+            for threat, sample in attacks_of(name):
+                print(name, sample.name)
+        return
+    if len(args) == 2 and args[1] in {s.name for _, s in attacks_of(args[0])}:
+        with tempfile.TemporaryDirectory() as tmp:
+            print_rows(replay(args[0], Path(tmp), only=args[1]), header=False)
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        rows = [row for name in args or ["A1", "A2", "A3"] for row in replay(name, Path(tmp))]
+    print_rows(rows)
     for verdict, what in (("beaten", "more"), ("lower", "less")):
-        classes = sorted({r[1] for r in rows if r[5] == verdict})
+        classes = sorted({r[1] for r in rows if r[5].startswith(verdict)})
         print(f"classes with an attack that scored {what} than the honest code behind it: {classes}")
 
 
