@@ -10,18 +10,19 @@ deserves. This script is for the other direction: showing what an older grader g
     cd /tmp/old && .venv/bin/python $OLDPWD/tests/attacks/replay.py    # that checkout's assignments
 
 An older grader does not contain the attacks: some signal every process, fill the disk, plant
-files in /tmp and home folders or fork without end. Run them there one at a time, each in a
-throw-away namespace with a process limit (a `pids` cgroup) and a private /tmp, and with the
-older checkout the only writable folder:
+modules wherever they can write or fork without end. Run them there one at a time, each in a
+throw-away namespace with a process limit (a `pids` cgroup), a private /tmp, and only the older
+checkout's python/ writable (its editable gatelab: an attack that rewrites the grader shows),
+restored after each attack:
 
     mkdir /sys/fs/cgroup/pids/replay; echo 3000 > /sys/fs/cgroup/pids/replay/pids.max   # cgroup v1, as root
     echo $$ > /sys/fs/cgroup/pids/replay/tasks
     cd /tmp/old; attacks=$OLDPWD/tests/attacks/replay.py
     .venv/bin/python $attacks --list | while read a attack; do
-      bwrap --ro-bind / / --dev /dev --proc /proc --tmpfs /tmp --tmpfs /var/tmp --bind /tmp/old /tmp/old \
+      bwrap --ro-bind / / --dev /dev --proc /proc --tmpfs /tmp --tmpfs /var/tmp --bind python python \
             --unshare-pid --unshare-net --die-with-parent \
-            .venv/bin/python $attacks "$a" "$attack" \
-        || echo "$a ? $attack: the grader itself was killed"
+            .venv/bin/python $attacks "$a" "$attack" || echo "$a ? $attack: the grader itself was killed"
+      git status --porcelain -- python | grep -q . && { echo "  $attack changed gatelab"; git checkout -q -- python; git clean -fq -- python; }
     done
 
 (`python replay.py A1 ATTACK` grades one attack and prints its row.)
