@@ -19,7 +19,7 @@ restored after each attack:
     echo $$ > /sys/fs/cgroup/pids/replay/tasks
     cd /tmp/old; attacks=$OLDPWD/tests/attacks/replay.py
     .venv/bin/python $attacks --list | while read a attack; do
-      bwrap --ro-bind / / --dev /dev --proc /proc --tmpfs /tmp --tmpfs /var/tmp --bind python python \
+      bwrap --ro-bind / / --dev /dev --proc /proc --tmpfs /tmp --tmpfs /var/tmp --bind "$PWD/python" "$PWD/python" \
             --unshare-pid --unshare-net --die-with-parent \
             .venv/bin/python $attacks "$a" "$attack" || echo "$a ? $attack: the grader itself was killed"
       git status --porcelain -- python | grep -q . && { echo "  $attack changed gatelab"; git checkout -q -- python; git clean -fq -- python; }
