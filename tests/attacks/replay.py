@@ -58,12 +58,15 @@ def attacks_of(name: str):
 
 
 def _installed_gatelab() -> str:
-    """A digest of the installed gatelab's Python files: an attack that rewrites the grader changes it."""
+    """A digest of the installed gatelab's Python files and of the modules beside it (the folder on
+    sys.path that holds it): an attack that rewrites the grader, or plants a sitecustomize.py or a
+    numpy.py where the next grader would import it, changes it."""
     import gatelab
 
+    package = Path(gatelab.__file__).parent
     digest = hashlib.sha256()
-    for path in sorted(Path(gatelab.__file__).parent.rglob("*.py")):
-        digest.update(path.read_bytes())
+    for path in sorted([*package.rglob("*.py"), *package.parent.glob("*.py")]):
+        digest.update(str(path).encode() + path.read_bytes())
     return digest.hexdigest()
 
 
