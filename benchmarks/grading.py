@@ -39,7 +39,9 @@ def measure(name: str, jobs: int) -> dict:
         results = grade_all(a, Path(tmp) / "submissions", jobs=jobs, seed=0)
         wall = time.perf_counter() - start
     tests = sum(len(r.tests) for r in results.values())
-    return {"submissions": len(results), "tests": tests, "wall": wall, "per": wall / max(len(results), 1)}
+    times = sorted(r.execution_time for r in results.values())
+    return {"submissions": len(results), "tests": tests, "wall": wall, "per": wall / max(len(results), 1),
+            "median": times[len(times) // 2], "slowest": (times[-1], max(results, key=lambda k: results[k].execution_time))}
 
 
 def table(assignments, jobs_list) -> str:
@@ -49,13 +51,17 @@ def table(assignments, jobs_list) -> str:
              f"`{' '.join(shlex.quote(a) for a in [sys.executable.split('/')[-1]] + sys.argv)}` "
              f"on {platform.machine()}, {os.cpu_count()} cores, load {load:.1f} at the start, isolation: {iso.mode}.",
              "Each row grades the assignment's sample submissions (assignments/*/samples) with "
-             "`grade_all`; s/submission is the wall time over their number.", "",
-             "| assignment | submissions | tests | " + " | ".join(f"s/submission -j {j}" for j in jobs_list) + " |",
-             "|---|---:|---:|" + "---:|" * len(jobs_list)]
+             "`grade_all`; s/submission is the wall time over their number. The samples include pathological "
+             "ones (an endless loop that runs into the time limit, a 16 GB allocation, a megabyte print per "
+             "element), so the median grade of one submission (-j 1) and the slowest are shown too.", "",
+             "| assignment | submissions | tests | " + " | ".join(f"s/submission -j {j}" for j in jobs_list)
+             + " | median grade s | slowest s (sample) |",
+             "|---|---:|---:|" + "---:|" * len(jobs_list) + "---:|---|"]
     for name in assignments:
         runs = [measure(name, j) for j in jobs_list]
         lines.append(f"| {name} | {runs[0]['submissions']} | {runs[0]['tests']} | "
-                     + " | ".join(f"{r['per']:.2f}" for r in runs) + " |")
+                     + " | ".join(f"{r['per']:.2f}" for r in runs)
+                     + f" | {runs[0]['median']:.2f} | {runs[0]['slowest'][0]:.1f} ({runs[0]['slowest'][1]}) |")
     return "\n".join(lines) + "\n"
 
 
