@@ -111,7 +111,9 @@ def _probe(root: Optional[bool] = None, bwrap: Optional[str] = "", python: Optio
 
 
 def _try_bwrap(bwrap: str, user_namespace: bool) -> Optional[str]:
-    cmd = [bwrap] + _namespace_args(user_namespace) + _system_binds() + ["--", "/bin/true"]
+    """Why the sandbox the zygote would run in cannot start this Python with gatelab, or None."""
+    cmd = _sandbox_args(bwrap, user_namespace, drop_uid=False, disk_mb=16) + ["--"] + _python() + [
+        "-c", "import gatelab._core, numpy"]
     try:
         done = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=_PROBE_TIMEOUT,
                               stdin=subprocess.DEVNULL)
@@ -182,26 +184,36 @@ def _namespace_args(user_namespace: bool) -> List[str]:
     return args
 
 
-def zygote_command(iso: Isolation, control_fd: int, disk_mb: int) -> List[str]:
-    """argv that starts the zygote (``gatelab.grading.zygote``) in the chosen isolation."""
+def _python() -> List[str]:
     # sys.executable as invoked (a venv's bin/python is a link; its pyvenv.cfg makes the venv)
-    python = [os.path.abspath(sys.executable), "-I", "-B", "-m", "gatelab.grading.zygote", str(control_fd)]
-    if iso.mode != "bubblewrap":
-        return python
-    args = [iso.bwrap] + _namespace_args(iso.user_namespace) + ["--as-pid-1"] + _system_binds()
+    return [os.path.abspath(sys.executable), "-I", "-B"]
+
+
+def _sandbox_args(bwrap: str, user_namespace: bool, drop_uid: bool, disk_mb: int) -> List[str]:
+    """bubblewrap's arguments up to the command: namespaces, the read-only system, the private
+    /tmp, then Python's folders (after /tmp, so a Python installed under /tmp stays visible)."""
+    args = [bwrap] + _namespace_args(user_namespace) + ["--as-pid-1"] + _system_binds()
+    args += ["--dev", "/dev", "--perms", "1777", "--size", str(int(disk_mb) << 20), "--tmpfs", "/tmp"]
     binds = {str(p) for p in python_paths()}
     if sys.prefix != sys.base_prefix:                   # a venv: its bin/python is a symlink into the base
         binds.add(sys.prefix)
     for p in sorted(binds, key=len):
         args += ["--ro-bind", p, p]
-    args += ["--dev", "/dev", "--perms", "1777", "--size", str(int(disk_mb) << 20), "--tmpfs", "/tmp",
-             "--clearenv"]
+    args += ["--clearenv"]
     for key, value in worker_environment().items():
         args += ["--setenv", key, value]
     args += ["--chdir", "/tmp", "--cap-drop", "ALL"]
-    if iso.drop_uid:
+    if drop_uid:
         args += ["--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID"]   # the zygote's fork-and-setuid only
-    return args + ["--"] + python
+    return args
+
+
+def zygote_command(iso: Isolation, control_fd: int, disk_mb: int) -> List[str]:
+    """argv that starts the zygote (``gatelab.grading.zygote``) in the chosen isolation."""
+    python = _python() + ["-m", "gatelab.grading.zygote", str(control_fd)]
+    if iso.mode != "bubblewrap":
+        return python
+    return _sandbox_args(iso.bwrap, iso.user_namespace, iso.drop_uid, disk_mb) + ["--"] + python
 
 
 def worker_environment() -> Dict[str, str]:
