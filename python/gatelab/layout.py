@@ -7,8 +7,10 @@
 
 1. Layers: each node one layer past its deepest input (longest path), then pulled as late as
    its consumers allow, so an input sits just before the gate that uses it.
-2. Wrap: where a layer is wider than ``max_across``, nodes move to a new layer after it; every
-   edge still points down the layers.
+2. Wrap: where a layer is wider than ``max_across``, the nodes that do not fit move to the next
+   layer (a new one if their consumers are there); every edge still points down the layers.
+   Best effort: edges passing a layer take room in it too, so a fan-in of many wide inputs
+   can stay wider than asked.
 3. Every layer has a half-layer after it. An edge that spans layers passes through a small
    placeholder in each (half-)layer between its ends, so no edge cuts through a box; the
    placeholder in the half-layer just before the target also carries the edge's label.
@@ -109,16 +111,25 @@ def _layers(order, preds, succs, across, max_across, node_gap) -> Dict[Hashable,
     if max_across is None:
         return layer
     index = {n: i for i, n in enumerate(order)}
+
+    def width(members, current):  # the boxes, and a placeholder for each edge passing by
+        passing = sum(1 for n in order for s in succs[n] if layer[n] < current < layer[s])
+        return sum(across[n] + node_gap for n in members) - node_gap + passing * (_DUMMY_ACROSS + node_gap)
+
     current = 0
     while current <= max(layer.values()):
         members = sorted((n for n in order if layer[n] == current), key=index.get)
-        while len(members) > 1 and sum(across[n] for n in members) + node_gap * (len(members) - 1) > max_across:
-            moved = members.pop()
-            if any(layer[s] == current + 1 for s in succs[moved]):  # no room after it: open a new layer
+        keep = 1
+        while keep < len(members) and width(members[:keep + 1], current) <= max_across:
+            keep += 1
+        overflow = members[keep:]
+        if overflow:  # they move together to the next layer, opened for them if need be
+            if any(layer[s] == current + 1 for n in overflow for s in succs[n]):
                 for n in order:
                     if layer[n] > current:
                         layer[n] += 1
-            layer[moved] = current + 1
+            for n in overflow:
+                layer[n] = current + 1
         current += 1
     return layer
 
@@ -241,6 +252,15 @@ def layered_layout(sizes: Dict[Hashable, Tuple[float, float]],
     shift = -min((it.pos for it in items.values()), default=0.0)
     for it in items.values():
         it.pos += shift
+    widest = max((it.pos + it.across for it in items.values()), default=0.0)
+    if max_across is not None and widest > max_across:
+        # pulled toward their neighbours, the ranks spread wider than allowed: pack each one
+        # instead, centred on the widest
+        packed = [sum(it.across + node_gap for it in rank) - node_gap for rank in ranks]
+        for rank, size in zip(ranks, packed):
+            start = (max(packed) - size) / 2
+            for it in rank:
+                it.pos, start = start, start + it.across + node_gap
 
     starts, total = [], 0.0  # where each rank starts along the layers, and its thickness
     thickness = [max((it.along for it in rank), default=0.0) for rank in ranks]
