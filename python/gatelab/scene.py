@@ -124,8 +124,11 @@ def clause_lines(clauses: List[str], width: int = TITLE_WIDTH) -> List[str]:
 def _step_title(graph: Graph, step: BackwardStep, k: int, total: int) -> List[str]:
     node = step.node
     rule = gate_rule(step.gate_name, node)
-    locals_ = [f"∂{node.name}/∂{e.source.name} = {fill(rule.locals[e.position], node)}"
-               for e in step.edges if e.downstream is not None]
+    locals_ = []
+    for e in step.edges:
+        name, value = f"∂{node.name}/∂{e.source.name}", fill(rule.locals[e.position], node)
+        if e.downstream is not None and value != name:  # a gate without a rule says only ∂v/∂x = ∂v/∂x
+            locals_.append(f"{name} = {value}")
     pattern = gate_pattern(step.gate_name, step.edges)  # the locals go on a line of their own
     clauses = [f"backward step {k + 1} of {total}: node '{node.name}' ({graph._g.op(node.id)})"]
     gate, *copies = pattern.split("; ")
