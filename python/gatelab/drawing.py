@@ -103,12 +103,12 @@ def svg_size(svg: str) -> Optional[Tuple[float, float]]:
 
 
 def _scaled(svg: str, scale: float) -> str:
-    if scale == 1.0:
-        return svg
-    def resize(m):
-        return f'{m.group(1)}="{float(m.group(2)) * scale:.1f}{m.group(3) or ""}"'
+    """The SVG shown `scale` times larger: only the page size changes, not the viewBox."""
     head = re.search(r"<svg\b[^>]*>", svg)
-    new_head = re.sub(r'\b(width|height)="([\d.]+)(pt|px)?"', resize, head.group(0))
+    if scale == 1.0 or head is None:
+        return svg
+    new_head = re.sub(r'\b(width|height)="([\d.]+)(pt|px)?"',
+                      lambda m: f'{m.group(1)}="{float(m.group(2)) * scale:.1f}{m.group(3) or ""}"', head.group(0))
     return svg[:head.start()] + new_head + svg[head.end():]
 
 
