@@ -109,16 +109,21 @@ def _split_outside_parens(text: str, separators=(": ", ", ")) -> List[str]:
 def clause_lines(clauses: List[str], width: int = TITLE_WIDTH) -> List[str]:
     """Each clause on its own line; a clause wider than `width` breaks after a ': ' or ', '
     outside parentheses, and only a single piece still too wide breaks between words."""
-    lines = []
+    lines: List[str] = []
+
+    def flush(line: str) -> None:
+        line = line.rstrip()
+        lines.extend(textwrap.wrap(line, width) if len(line) > width else [line] if line else [])
+
     for clause in clauses:
         line = ""
         for piece in _split_outside_parens(clause):
             if line and len(line) + len(piece.rstrip()) > width:
-                lines.append(line.rstrip())
+                flush(line)
                 line = ""
             line += piece
-        lines.extend(textwrap.wrap(line.rstrip(), width) if len(line.rstrip()) > width else [line.rstrip()])
-    return [ln for ln in lines if ln]
+        flush(line)
+    return lines
 
 
 def _step_title(graph: Graph, step: BackwardStep, k: int, total: int) -> List[str]:
@@ -126,7 +131,7 @@ def _step_title(graph: Graph, step: BackwardStep, k: int, total: int) -> List[st
     rule = gate_rule(step.gate_name, node)
     locals_ = []
     for e in step.edges:
-        name, value = f"∂{node.name}/∂{e.source.name}", fill(rule.locals[e.position], node)
+        name, value = f"∂{node.name}/∂{e.source.name}", fill(rule.locals[e.position], node, label=_label)
         if e.downstream is not None and value != name:  # a gate without a rule says only ∂v/∂x = ∂v/∂x
             locals_.append(f"{name} = {value}")
     pattern = gate_pattern(step.gate_name, step.edges)  # the locals go on a line of their own
