@@ -66,7 +66,8 @@ print(g.summary())
 
 # %% [markdown]
 # The picture the slides draw: every box shows its value and its gradient.
-# (Graphviz's `dot` renders it when installed; otherwise matplotlib does.)
+# (Graphviz's `dot` renders it when installed; otherwise gatelab's own SVG renderer does.
+# `g.draw().save("circuit.svg")` keeps a copy.)
 
 # %%
 g.draw()

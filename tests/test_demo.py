@@ -15,7 +15,7 @@ def test_every_builtin_gate_has_a_catalog_entry():
 def test_gradcheck_table_passes_for_every_gate():
     rows = demo.gradcheck_table()
     assert {name for name, _ in rows} == set(gate_classes())
-    bad = [(name, err) for name, err in rows if err is None or err >= 1e-7]
+    bad = [(name, err) for name, err in rows if err is None or err >= demo.GRADCHECK_THRESHOLD]
     assert not bad
 
 
@@ -39,7 +39,7 @@ def test_demo_prints_the_lecture_numbers(capsys):
     assert ("theta0", "parameter", "1.00000", "-0.00247") in rows
     assert ("y", "subtract", "v4, v3", "11.652", "1.000") in rows
     assert "dy/dx1 = 5.500" in out and "dy/dx2 = 1.716" in out
-    assert "CHECK" not in out and "no catalog entry" not in out
+    assert not re.search(r"(CHECK|no catalog entry)$", out, re.M)
 
 
 def test_circuit_helper_matches_slides():
@@ -48,8 +48,36 @@ def test_circuit_helper_matches_slides():
     assert isinstance(g, gl.Graph)
 
 
-def test_gatelab_demo_command(capsys):
+def test_demo_says_what_its_columns_mean_and_the_check_threshold(capsys):
+    demo.main()
+    out = capsys.readouterr().out
+    legend = out[:out.index("1. f = (x + y) z")]
+    for column in ("node", "op", "inputs", "value", "grad"):
+        assert re.search(rf"^  {column} +\S", legend, re.M), f"the legend does not explain '{column}'"
+    assert "grad = ∂f/∂node" in legend
+    # each table says what its grad column is, as its output is named f, L or y
+    lines = out.splitlines()
+    assert lines.count("grad = ∂f/∂node") == 3 and "grad = ∂L/∂node" in lines and "grad = ∂y/∂node" in lines
+    assert demo.GRADCHECK_THRESHOLD == 1e-7
+    assert "ok below 1e-7, CHECK above it" in out and "gl.rel_error" in out
+
+
+def test_the_instructor_section_comes_only_with_grading(capsys, monkeypatch):
+    import gatelab.grading
     from gatelab.cli import main
 
     assert main(["demo"]) == 0
-    assert "dy/dx1 = 5.500" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "dy/dx1 = 5.500" in out
+    assert "INSTRUCTORS" not in out and "sample submissions graded" not in out
+    assert "Instructors: `gatelab demo --grading`" in out.splitlines()[-1]
+
+    graded = []
+    monkeypatch.setattr(gatelab.grading, "demo_a1", lambda: graded.append(1) or [{"name": "solution", "ok": True}])
+    assert main(["demo", "--grading"]) == 0
+    out = capsys.readouterr().out
+    assert graded == [1]
+    heading = next(line for line in out.splitlines() if line.startswith("7. "))
+    assert heading.startswith("7. FOR INSTRUCTORS: the autograder")
+    assert out.rstrip().endswith("every sample scored what it should")
+    assert "Instructors: `gatelab demo --grading`" not in out

@@ -4,7 +4,8 @@
     gatelab grade A1 alice.ipynb [--json results.json]
     gatelab grade A1 --all submissions/ -j 2 [--csv grades.csv] [--json-dir results/]
     gatelab grade A1 --samples                   grade the sample submissions against their expected scores
-    gatelab demo                                 the lectures' worked examples and a gradient check of every gate
+    gatelab demo [--grading]                     the lectures' worked examples and a gradient check of every gate
+                                                 (--grading: the autograder on A1's samples, for instructors)
 
 Each subcommand is one ``_<name>_command(subparsers)`` function that adds its parser and sets
 ``func``; a new subcommand is one more function in ``COMMANDS``.
@@ -109,7 +110,8 @@ def _demo_command(subparsers) -> None:
     p = subparsers.add_parser("demo", help="the lectures' worked examples and a gradient check of every gate",
                               description="What `make demo` prints: the lecture examples through the C++ graph, "
                                           "trace tables, and a gradient-check table over every built-in gate.")
-    p.add_argument("--grading", action="store_true", help="also grade assignment A1's sample submissions")
+    p.add_argument("--grading", action="store_true",
+                   help="for instructors: also grade assignment A1's sample submissions (what make demo runs)")
     p.set_defaults(func=_demo)
 
 
@@ -119,6 +121,8 @@ def _demo(args) -> int:
     demo.main()
     if args.grading:
         demo.grading_section()
+    else:
+        demo.grading_hint()
     return 0
 
 

@@ -390,8 +390,8 @@ class Graph:
         return to_dot(self, output, step, **options)
 
     def draw(self, output: Optional[Node] = None, step: Optional[int] = None, **options):
-        """Renders the graph with dot or matplotlib; step=k shows the k-th backward step
-        (gatelab.drawing.draw)."""
+        """Renders the graph with Graphviz's dot, or without it as built-in SVG; step=k shows
+        the k-th backward step (gatelab.drawing.draw)."""
         from gatelab.drawing import draw
         return draw(self, output, step, **options)
 
