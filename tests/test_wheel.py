@@ -1,44 +1,58 @@
-"""The distribution: `make wheel` builds a self-contained wheel and an sdist into dist/.
+"""The distribution: `make wheel` builds a self-contained wheel per CPython 3.9-3.13 found on
+this machine, the sdist, and dist/wheelhouse/ (a PEP 503 index); this file tests them.
 
-What a student's machine has is simulated, not assumed: the wheel is installed with pip into a
-fresh venv (offline, numpy as its only other wheel) and run from there with a sanitized
-environment, once as is and once in a private mount namespace where this machine's compiler,
-C/C++ headers (xtensor, xtl, xsimd, cblas.h), Debian's OpenBLAS builds and its libgomp,
-libgfortran and libquadmath are hidden. Every shared library the process maps for gatelab must
-come from the wheel's gatelab.libs/ or from the manylinux baseline that the wheel's tag promises
-(auditwheel's own policy file says which libraries that is).
+What a student's machine has is simulated, not assumed: each wheel is installed with pip from
+dist/wheelhouse (offline: --no-index, NumPy fetched beforehand into a folder of its own) into a
+fresh venv of its Python and run from there with a sanitized environment, once as is and once in
+a private mount namespace where this machine's compiler, C/C++ headers (xtensor, xtl, xsimd,
+cblas.h), Debian's OpenBLAS builds and its libgomp, libgfortran and libquadmath are hidden.
+Every shared library the process maps for gatelab must come from the wheel's gatelab.libs/ or
+from the manylinux baseline that the wheel's tag promises (auditwheel's own policy file says
+which libraries that is). There, the lecture fixtures, gradient checks (conv2d among them), every
+gatelab module's import and README's tour run. The wheelhouse answers pip as a folder and over
+HTTP, with --find-links and with --index-url.
 
 The sdist builds from source where the Debian packages are present and, where they are not,
 stops with a message naming them.
 
-The wheel is built once per session by `make wheel`, which does nothing when dist/ is newer than
-every source. Nothing is written outside dist/, build/ and pytest's tmp_path: pip runs with
---no-cache-dir and every subprocess gets TMPDIR inside tmp_path.
+This file builds nothing: `make wheel` builds and then runs it (and `make dist-test`, CI's second
+half, runs it again); `make test` leaves it out. Run by hand with no wheels in dist/, or with
+dist/ older than the sources, it skips and says so; under make (GATELAB_DIST_TEST=1) either is a
+failure. Nothing is written outside dist/, build/ and pytest's tmp_path: pip runs with
+--no-cache-dir (NumPy's downloads use build/pip-cache) and every subprocess gets TMPDIR inside
+tmp_path.
 """
 
 from __future__ import annotations
 
 import bisect
-import importlib.metadata
+import functools
+import hashlib
+import http.server
 import json
 import os
 import re
 import shlex
+import shutil
 import subprocess
 import sys
 import sysconfig
 import tarfile
+import threading
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-# Building the wheel compiles the core (when dist/ is out of date): slow, still part of make test.
 pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[1]
 DIST = ROOT / "dist"
+WHEELHOUSE = DIST / "wheelhouse"
+PIP_CACHE = ROOT / "build" / "pip-cache"   # NumPy's wheels for the student venvs, kept between runs
+REQUIRED = os.environ.get("GATELAB_DIST_TEST") == "1"   # under make wheel / make dist-test
+CPYTHONS = ("3.9", "3.10", "3.11", "3.12", "3.13")
 VENV_PY = ROOT / ".venv" / "bin" / "python"   # the Makefile's venv; `make wheel` installs auditwheel there
 MULTIARCH = sysconfig.get_config_var("MULTIARCH") or "x86_64-linux-gnu"
 SYSLIB = Path("/usr/lib") / MULTIARCH
@@ -70,6 +84,62 @@ def sanitized_env(home: Path, venv: Path | None = None) -> dict:
 def with_tmpdir(tmp: Path) -> dict:
     """This process's environment, with temporary files kept inside tmp."""
     return {**os.environ, "TMPDIR": str(tmp)}
+
+
+# ----------------------------------------------------------------------------------------------
+# Which CPythons this machine has: .ci/build-wheels's rule (pyenv's versions folder, newest patch
+# release first, then python3.X on the PATH; one without venv/ensurepip does not count).
+
+def pyenv_root() -> Path:
+    try:
+        out = subprocess.run(["pyenv", "root"], capture_output=True, text=True, timeout=30)
+        if out.returncode == 0 and out.stdout.strip():
+            return Path(out.stdout.strip())
+    except (OSError, subprocess.TimeoutExpired):
+        pass
+    return Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv"))
+
+
+def _version_key(path: Path) -> tuple:
+    return tuple(int(x) if x.isdigit() else -1 for x in re.split(r"[.]", path.parents[1].name))
+
+
+def find_python(version: str):
+    candidates = sorted(pyenv_root().glob(f"versions/{version}.*/bin/python{version}"), key=_version_key, reverse=True)
+    on_path = shutil.which(f"python{version}")
+    for cand in candidates + ([Path(on_path)] if on_path else []):
+        check = subprocess.run([str(cand), "-c", "import sys, venv, ensurepip; "
+                                f"sys.exit(sys.version_info[:2] != {tuple(map(int, version.split('.')))} "
+                                "or sys.implementation.name != 'cpython')"], capture_output=True)
+        if check.returncode == 0:
+            return cand
+    return None
+
+
+WANTED = os.environ.get("WHEEL_PYTHONS", " ".join(CPYTHONS)).split()
+PYTHONS = {v: p for v in WANTED if (p := find_python(v)) is not None}
+WHEELS = sorted(DIST.glob("gatelab-*.whl"))
+
+
+def _dist_is_current() -> tuple:
+    """(current, why not): make's own answer for dist/.built."""
+    if not (DIST / ".built").exists():
+        return False, "dist/.built is missing (make wheel did not finish)"
+    q = subprocess.run(["make", "-q", "--no-print-directory", "dist/.built"], cwd=ROOT, capture_output=True, text=True)
+    return q.returncode == 0, "dist/ is older than the sources (make -q dist/.built)"
+
+
+if not WHEELS:
+    reason = "dist/ holds no wheels: `make wheel` builds them and runs this file (CI: make dist-test)"
+elif not PYTHONS:
+    reason = f"none of CPython {' '.join(WANTED)} is on this machine"
+else:
+    current, reason = _dist_is_current()
+    reason = None if current else reason + ": `make wheel` rebuilds and runs this file"
+if reason is not None:
+    if REQUIRED:
+        raise RuntimeError(f"tests/test_wheel.py: {reason}")
+    pytest.skip(reason, allow_module_level=True)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -116,6 +186,8 @@ def student_machine_hidden() -> tuple[list, list]:
 
 @dataclass
 class Dist:
+    version: str          # "3.12"
+    python: Path          # that CPython's interpreter
     wheel: Path
     sdist: Path
     tag: str              # e.g. manylinux_2_34_x86_64
@@ -128,23 +200,41 @@ def manylinux_baseline(tag: str) -> frozenset:
             "policies = json.loads((r.files('auditwheel.policy') / 'manylinux-policy.json').read_text())\n"
             "names = [p['lib_whitelist'] for p in policies if p['name'] == sys.argv[1] or sys.argv[1] in p['aliases']]\n"
             "print(json.dumps(names[0]))")
-    name = tag.removesuffix("_x86_64")
+    name = tag[: -len("_x86_64")] if tag.endswith("_x86_64") else tag
     out = subprocess.run([str(VENV_PY), "-c", code, name], capture_output=True, text=True, check=True)
     return frozenset(json.loads(out.stdout)) | {"ld-linux-x86-64.so.2"}
 
 
-@pytest.fixture(scope="session")
-def dist(tmp_path_factory) -> Dist:
-    """`make wheel`: a no-op when dist/ is up to date."""
-    tmp = tmp_path_factory.mktemp("make-wheel")
-    made = run(["make", "--no-print-directory", "wheel"], cwd=ROOT, env=with_tmpdir(tmp))
-    assert made.returncode == 0, f"make wheel failed:\n{made.stdout[-6000:]}"
-    wheels, sdists = sorted(DIST.glob("gatelab-*.whl")), sorted(DIST.glob("gatelab-*.tar.gz"))
-    assert len(wheels) == 1 and len(sdists) == 1, f"dist/ should hold one wheel and one sdist: {os.listdir(DIST)}"
+def cp(version: str) -> str:
+    return "cp" + version.replace(".", "")
+
+
+def test_one_wheel_per_cpython_found():
+    """Each CPython found has its wheel in dist/ and in the wheelhouse; there is one sdist."""
+    for version in WANTED:
+        if version not in PYTHONS:
+            print(f"CPython {version}: not on this machine, no wheel expected")
+    tags = sorted(w.name.split("-")[2] for w in WHEELS)
+    assert tags == sorted(cp(v) for v in PYTHONS), f"wheels {[w.name for w in WHEELS]} for CPython {sorted(PYTHONS)}"
+    assert len(list(DIST.glob("gatelab-*.tar.gz"))) == 1, os.listdir(DIST)
+
+
+@pytest.fixture(scope="session", params=sorted(PYTHONS, key=lambda v: tuple(map(int, v.split(".")))), ids=cp)
+def dist(request) -> Dist:
+    version = request.param
+    wheels = [w for w in WHEELS if w.name.split("-")[2] == cp(version)]
+    (sdist,) = DIST.glob("gatelab-*.tar.gz")
+    assert len(wheels) == 1, f"dist/ should hold one wheel for CPython {version}: {os.listdir(DIST)}"
     tags = wheels[0].name[: -len(".whl")].split("-")[-1].split(".")
     manylinux = [t for t in tags if t.startswith("manylinux_")]
     assert manylinux, f"{wheels[0].name} has no manylinux tag: auditwheel did not repair it"
-    return Dist(wheels[0], sdists[0], manylinux[0], manylinux_baseline(manylinux[0]))
+    return Dist(version, PYTHONS[version], wheels[0], sdist, manylinux[0], manylinux_baseline(manylinux[0]))
+
+
+@pytest.fixture(scope="session")
+def sdist() -> Path:
+    (path,) = DIST.glob("gatelab-*.tar.gz")
+    return path
 
 
 def in_baseline(path: str, baseline: frozenset) -> bool:
@@ -268,7 +358,7 @@ def test_wheel_code_is_portable(dist, tmp_path):
 
 
 # ----------------------------------------------------------------------------------------------
-# A student's install: a fresh venv, the wheel and numpy, nothing else
+# A student's install: a fresh venv of the wheel's Python, gatelab from dist/wheelhouse and NumPy
 
 @dataclass
 class StudentVenv:
@@ -276,28 +366,54 @@ class StudentVenv:
     venv: Path
     python: Path
     site: Path
+    deps: Path            # NumPy (and tomli below 3.11) for this Python, fetched from PyPI beforehand
+    installed: str        # pip's report of the install
+
+
+def runtime_requirements() -> list:
+    """pyproject.toml's [project] dependencies (NumPy, and tomli below Python 3.11)."""
+    import tomllib   # this suite runs in .venv (Python 3.11+ for make)
+    return tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+
+
+def new_venv(python: Path, root: Path) -> Path:
+    venv = root / "venv"
+    made = run([python, "-m", "venv", venv], env=sanitized_env(root))
+    assert made.returncode == 0, made.stdout
+    return venv / "bin" / "python"
+
+
+def fetch_dependencies(python: Path, root: Path) -> Path:
+    """gatelab's runtime dependencies for `python`'s version, from PyPI into a folder (pip's config
+    on this machine is ignored: --isolated), so the installs themselves run with --no-index."""
+    deps = root / "deps"
+    fetched = run([python, "-m", "pip", "download", "-q", "--isolated", "--cache-dir", PIP_CACHE,
+                   "--only-binary=:all:", "-d", deps, *runtime_requirements()], env=with_tmpdir(root))
+    assert fetched.returncode == 0, fetched.stdout
+    return deps
 
 
 @pytest.fixture(scope="session")
 def student(dist, tmp_path_factory) -> StudentVenv:
-    root = tmp_path_factory.mktemp("student")
-    venv = root / "venv"
+    """`pip install gatelab` from the wheelhouse, read as a PEP 503 index (--index-url), offline."""
+    root = tmp_path_factory.mktemp(f"student-{cp(dist.version)}")
     env = sanitized_env(root)
-    made = run([sys.executable, "-m", "venv", venv], env=env)
-    assert made.returncode == 0, made.stdout
-    # numpy is gatelab's one dependency; fetch the version this suite runs against into a local
-    # wheelhouse, so the install itself runs with --no-index (no torch, no network).
-    wheelhouse = root / "wheelhouse"
-    fetched = run([sys.executable, "-m", "pip", "download", "-q", "--no-cache-dir", "--no-deps",
-                   "--only-binary=:all:", "-d", wheelhouse, f"numpy=={importlib.metadata.version('numpy')}"],
-                  env=with_tmpdir(root))
-    assert fetched.returncode == 0, fetched.stdout
-    python = venv / "bin" / "python"
-    installed = run([python, "-m", "pip", "install", "-q", "--isolated", "--no-cache-dir", "--no-index",
-                     "--find-links", wheelhouse, dist.wheel], env=env)
+    python = new_venv(dist.python, root)
+    deps = fetch_dependencies(python, root)
+    installed = run([python, "-m", "pip", "install", "--isolated", "--no-cache-dir",
+                     "--index-url", WHEELHOUSE.as_uri() + "/", "--find-links", deps, "gatelab"], env=env)
     assert installed.returncode == 0, installed.stdout
     site = run([python, "-c", "import sysconfig; print(sysconfig.get_paths()['platlib'])"], env=env)
-    return StudentVenv(root, venv, python, Path(site.stdout.strip()))
+    return StudentVenv(root, python.parent.parent, python, Path(site.stdout.strip()), deps, installed.stdout)
+
+
+def test_the_wheelhouse_gave_each_python_its_own_wheel(dist, student):
+    assert f"Successfully installed" in student.installed and "gatelab-0" in student.installed, student.installed
+    record = run([student.python, "-m", "pip", "show", "-f", "gatelab"], env=sanitized_env(student.root))
+    assert f"Location: {student.site}" in record.stdout, record.stdout
+    wheel_tag = run([student.python, "-c", "import importlib.metadata as m; print(m.distribution('gatelab').read_text('WHEEL'))"],
+                    env=sanitized_env(student.root))
+    assert f"Tag: {cp(dist.version)}-{cp(dist.version)}-" in wheel_tag.stdout, wheel_tag.stdout
 
 
 # Runs inside the student's venv: the lecture fixtures, a gradient check and the OpenMP path,
@@ -333,9 +449,22 @@ s = 1.0 / (1.0 + gl.exp(-(w0 * x0 + w1 * x1 + w2)))
 g.forward(); g.backward(s)
 lecture_neuron = [float(s.value)] + [float(n.grad) for n in (w0, x0, w1, x1, w2)]
 
-checks = {"elementwise": gl.gradcheck(lambda p, q: gl.sigmoid(p * q) + gl.tanh(p) / (1.0 + q * q), [a, b])}
-if hasattr(gl, "conv2d"):   # the conv gates land on their own branch; checked from the wheel once merged
-    checks["conv2d"] = gl.gradcheck(lambda x, w: gl.conv2d(x, w, padding=1), [images, filters])
+checks = {"elementwise": gl.gradcheck(lambda p, q: gl.sigmoid(p * q) + gl.tanh(p) / (1.0 + q * q), [a, b]),
+          "conv2d": gl.gradcheck(lambda x, w: gl.conv2d(x, w, padding=1), [images, filters])}
+
+# Every module imports on this Python (3.9 has no `X | Y` types at run time, no match, ...);
+# only a missing optional package (an extra's) may stop one.
+import importlib, pkgutil
+OPTIONAL = {"pytest", "matplotlib", "sklearn", "tqdm", "sympy", "nbformat", "nbclient", "jupytext", "IPython", "torch"}
+imports = {}
+for info in pkgutil.walk_packages(gl.__path__, "gatelab."):
+    try:
+        importlib.import_module(info.name)
+        imports[info.name] = "ok"
+    except ModuleNotFoundError as err:
+        imports[info.name] = "optional" if (err.name or "").split(".")[0] in OPTIONAL else f"{type(err).__name__}: {err}"
+    except Exception as err:
+        imports[info.name] = f"{type(err).__name__}: {err}"
 
 # Above the parallel grain: runs through the bundled libgomp; bitwise equal at 1 and 2 threads.
 gl.set_num_threads(1); one = np.array(gl.sigmoid(big))
@@ -365,7 +494,7 @@ system = {"headers": os.path.isdir("/usr/include/xtensor"), "compiler": compiles
           "openblas": any(os.path.isfile(f"{syslib}/{v}/libopenblas.so.0") for v in ("openblas-openmp", "openblas-pthread"))}
 
 print(json.dumps({"file": gl.__file__, "core": core, "base_prefix": sys.base_prefix,
-                  "lecture_f": lecture_f, "lecture_neuron": lecture_neuron, "checks": checks,
+                  "lecture_f": lecture_f, "lecture_neuron": lecture_neuron, "checks": checks, "imports": imports,
                   "parallel": parallel, "info": info, "before": before, "after": after,
                   "ldd": ldd, "system": system}))
 '''
@@ -394,7 +523,10 @@ def check_probe(result: dict, student: StudentVenv, dist: Dist) -> None:
     value, *grads = result["lecture_neuron"]
     assert value == pytest.approx(0.73, abs=0.005)
     assert grads == pytest.approx([-0.20, 0.39, -0.39, -0.59, 0.20], abs=0.005)
-    assert "elementwise" in result["checks"] and all(result["checks"].values()), result["checks"]
+    assert result["checks"] == {"elementwise": True, "conv2d": True}, result["checks"]
+    broken = {m: e for m, e in result["imports"].items() if e not in ("ok", "optional")}
+    assert not broken, f"modules that do not import on this Python: {broken}"
+    assert result["imports"].get("gatelab.graph") == "ok" and len(result["imports"]) > 20, result["imports"]
     assert result["parallel"]["bitwise_equal"] and result["parallel"]["max_error"] < 1e-15, result["parallel"]
 
     # build_info: OpenMP on, the bundled OpenBLAS (OpenMP build) is the one running.
@@ -451,8 +583,8 @@ def test_wheel_runs_with_no_compiler_headers_or_system_blas(dist, student, names
 # ----------------------------------------------------------------------------------------------
 # The sdist: a developer's source build
 
-def unpacked_sdist(dist: Dist, where: Path) -> Path:
-    with tarfile.open(dist.sdist) as tar:
+def unpacked_sdist(sdist: Path, where: Path) -> Path:
+    with tarfile.open(sdist) as tar:
         if hasattr(tarfile, "data_filter"):   # Python >= 3.12, and 3.9.17+/3.10.12+/3.11.4+
             tar.extractall(where, filter="data")
         else:
@@ -469,25 +601,28 @@ def build_wheel_from(src: Path, tmp: Path, cmd_prefix=None) -> subprocess.Comple
     return run(cmd, env=with_tmpdir(tmp))
 
 
-def test_sdist_holds_the_sources(dist):
-    with tarfile.open(dist.sdist) as tar:
+def test_sdist_holds_the_sources(sdist):
+    with tarfile.open(sdist) as tar:
         names = {n.split("/", 1)[1] for n in tar.getnames() if "/" in n}
-    for needed in ("pyproject.toml", "CMakeLists.txt", "README.md", "python/gatelab/__init__.py",
+    for needed in ("pyproject.toml", "CMakeLists.txt", "README.md", "LICENSE", "python/gatelab/__init__.py",
                    "bindings/module.cpp", "cpp/include/gatelab/gate.hpp"):
-        assert needed in names, f"{needed} missing from {dist.sdist.name}"
+        assert needed in names, f"{needed} missing from {sdist.name}"
     assert not [n for n in names if n.endswith((".so", ".pyc", ".whl"))], "build products in the sdist"
 
 
 def test_sdist_builds_from_source_with_the_debian_packages(dist, tmp_path):
-    """`make wheel` builds the sdist and then the wheel from that sdist (python -m build's
-    default) and keeps the log in build/wheel.log. That log, when it is the one that made the
-    sdist now in dist/, is the evidence; otherwise (build/ cleaned) the sdist is built here."""
-    log_path = ROOT / "build" / "wheel.log"
+    """`make wheel` builds the sdist and then each wheel from that unpacked sdist, keeping each
+    build's log in build/wheels/cp3X.log. That log, when it is newer than the sdist now in dist/,
+    is the evidence; otherwise (build/ cleaned) the sdist is built here."""
+    log_path = ROOT / "build" / "wheels" / f"{cp(dist.version)}.log"
     if log_path.exists() and log_path.stat().st_mtime >= dist.sdist.stat().st_mtime:
         log = log_path.read_text()
-        assert f"Successfully built {dist.sdist.name} and gatelab-" in log, log[-3000:]
+        assert re.search(rf"Successfully built gatelab-[\d.]+-{cp(dist.version)}-", log), log[-3000:]
+        assert "/build/wheels/src/gatelab-" in log, "the wheel was not built from the unpacked sdist"
     else:
-        built = build_wheel_from(unpacked_sdist(dist, tmp_path / "src"), tmp_path)
+        if sys.version_info[:2] != tuple(map(int, dist.version.split("."))):
+            pytest.skip(f"build/wheels/{cp(dist.version)}.log is gone; rebuilding here is done for .venv's Python only")
+        built = build_wheel_from(unpacked_sdist(dist.sdist, tmp_path / "src"), tmp_path)
         assert built.returncode == 0, built.stdout[-6000:]
         assert list((tmp_path / "out").glob("gatelab-*.whl")), built.stdout[-3000:]
         log = built.stdout
@@ -496,14 +631,14 @@ def test_sdist_builds_from_source_with_the_debian_packages(dist, tmp_path):
     assert re.search(r"gatelab: OpenMP [\d.]+ on", log), log[-3000:]
 
 
-def test_sdist_without_the_debian_packages_names_them(dist, namespaces, tmp_path):
+def test_sdist_without_the_debian_packages_names_them(sdist, namespaces, tmp_path):
     # Hide what the header packages installed (their include and CMake-config directories).
     listed = run(["dpkg", "-L", *HEADER_PACKAGES])
     assert listed.returncode == 0, listed.stdout
     owned = [Path(p) for p in listed.stdout.split()
              if Path(p).is_dir() and Path(p).parent.name in ("include", "cmake")]
     assert {p.name for p in owned} >= {"xtensor", "xtensor-blas", "xtl", "xsimd"}, owned
-    src = unpacked_sdist(dist, tmp_path / "src")
+    src = unpacked_sdist(sdist, tmp_path / "src")
     built = build_wheel_from(src, tmp_path, lambda cmd: hiding(cmd, owned, [], tmp_path))
     assert built.returncode != 0, "the build succeeded with xtensor hidden"
     assert "was not found" in built.stdout, built.stdout[-3000:]
@@ -511,3 +646,111 @@ def test_sdist_without_the_debian_packages_names_them(dist, namespaces, tmp_path
         assert package in built.stdout, f"the failure message does not name {package}:\n{built.stdout[-3000:]}"
     assert "gatelab failed to build" in built.stdout, built.stdout[-3000:]   # messages.after-failure
     assert not (tmp_path / "out").exists() or not list((tmp_path / "out").glob("*.whl"))
+
+
+# ----------------------------------------------------------------------------------------------
+# Index metadata and the wheelhouse
+
+def test_twine_check_passes():
+    files = sorted(DIST.glob("gatelab-*.whl")) + sorted(DIST.glob("gatelab-*.tar.gz"))
+    checked = run([VENV_PY, "-m", "twine", "check", "--strict", *files])
+    assert checked.returncode == 0, checked.stdout
+    assert checked.stdout.count("PASSED") == len(files), checked.stdout
+
+
+def test_wheel_metadata_is_ready_for_an_index(dist):
+    with zipfile.ZipFile(dist.wheel) as whl:
+        (meta,) = [n for n in whl.namelist() if n.endswith(".dist-info/METADATA")]
+        text = whl.read(meta).decode()
+        licences = [n for n in whl.namelist() if ".dist-info/licenses/" in n]
+    headers, _, body = text.partition("\n\n")
+    assert "Requires-Python: >=3.9" in headers and "License-Expression: MIT" in headers, headers
+    assert f"Classifier: Programming Language :: Python :: {dist.version}" in headers, headers
+    assert "Description-Content-Type: text/markdown" in headers and body.startswith("# gatelab"), headers
+    assert any(n.endswith("/LICENSE") for n in licences), licences
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_wheelhouse_is_a_simple_index():
+    """PEP 503: the root lists the project, the project page links every file with its sha256;
+    the files sit at the top so that a plain --find-links DIR finds them too."""
+    files = sorted(p.name for p in WHEELHOUSE.iterdir() if p.is_file() and p.name != "index.html")
+    assert files == sorted(p.name for p in WHEELS) + [next(DIST.glob("gatelab-*.tar.gz")).name], files
+    root = (WHEELHOUSE / "index.html").read_text()
+    assert '<a href="gatelab/">gatelab</a>' in root, root
+    page = (WHEELHOUSE / "gatelab" / "index.html").read_text()
+    for name in files:
+        digest = sha256(WHEELHOUSE / name)
+        assert f'href="../{name}#sha256={digest}"' in page, (name, page)
+        assert f'href="{name}#sha256={digest}"' in root, (name, root)
+        assert sha256(DIST / name) == digest
+
+
+@pytest.fixture(scope="session")
+def served_wheelhouse():
+    """dist/wheelhouse as a course web page would serve it (static files over HTTP)."""
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(WHEELHOUSE))
+
+    class Quiet(http.server.ThreadingHTTPServer):
+        def handle_error(self, request, client_address):   # pip closing a connection early
+            pass
+
+    handler.log_message = lambda *a, **k: None
+    server = Quiet(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/"
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.mark.parametrize("how", ["find-links folder", "find-links URL", "index-url URL"])
+def test_pip_finds_this_pythons_wheel_in_the_wheelhouse(dist, student, served_wheelhouse, how, tmp_path):
+    """What README tells an instructor: the folder or its URL with --find-links, the URL with
+    --index-url (pip then wants NumPy from elsewhere: here, the deps folder)."""
+    source = {"find-links folder": ["--no-index", "--find-links", str(WHEELHOUSE)],
+              "find-links URL": ["--no-index", "--find-links", served_wheelhouse],
+              "index-url URL": ["--index-url", served_wheelhouse, "--find-links", str(student.deps)]}[how]
+    got = run([student.python, "-m", "pip", "download", "-q", "--isolated", "--no-cache-dir", "--no-deps", "-d", tmp_path / "got",
+               *source, "gatelab"], env=sanitized_env(tmp_path, student.venv))
+    assert got.returncode == 0, got.stdout
+    names = sorted(p.name for p in (tmp_path / "got").iterdir())
+    assert dist.wheel.name in names, names
+
+
+README = ROOT / "README.md"
+
+
+def test_readme_tour_runs_from_the_wheelhouse_install(dist, student, tmp_path):
+    """README's Python blocks, run in the venv pip filled from dist/wheelhouse."""
+    blocks = re.findall(r"```python\n(.*?)```", README.read_text(), re.S)
+    assert blocks, "README has no python example"
+    script = tmp_path / "tour.py"
+    script.write_text("\n\n".join(blocks) + "\nimport json\nprint(json.dumps([float(x.grad), float(y.grad), float(z.grad)]))\n")
+    out = run([student.python, script], cwd=tmp_path, env=sanitized_env(tmp_path, student.venv))
+    assert out.returncode == 0, out.stdout[-4000:]
+    assert json.loads(out.stdout.strip().splitlines()[-1]) == [-4.0, -4.0, 3.0], out.stdout[-2000:]
+
+
+def test_install_hints_name_the_wheel_file_a_student_installed(dist, tmp_path):
+    """A student who installed the wheel file itself (no wheelhouse, no gatelab on PyPI) and lacks
+    matplotlib is told to install the extra from that very file; pip accepts the command."""
+    python = new_venv(dist.python, tmp_path)
+    deps = fetch_dependencies(python, tmp_path)
+    env = sanitized_env(tmp_path, python.parent.parent)
+    installed = run([python, "-m", "pip", "install", "-q", "--isolated", "--no-cache-dir", "--no-index",
+                     "--find-links", deps, dist.wheel], env=env)
+    assert installed.returncode == 0, installed.stdout
+    code = ("from gatelab.training import History, plot_history\n"
+            "try:\n    plot_history(History())\nexcept ModuleNotFoundError as err:\n    print(err)\n")
+    out = run([python, "-c", code], cwd=tmp_path, env=env)
+    message = out.stdout.strip().splitlines()[-1]
+    assert "plot_history needs matplotlib" in message, out.stdout
+    argv = shlex.split(message.split("Install it with: ", 1)[1])
+    assert argv[:4] == ["python", "-m", "pip", "install"], argv
+    assert argv[4:] == [f"gatelab[viz] @ {dist.wheel.resolve().as_uri()}"], argv
+    dry = run([python, "-m", "pip", "install", "--isolated", "--dry-run", "--no-deps", "--no-index", *argv[4:]], env=env)
+    assert dry.returncode == 0 and "does not provide the extra" not in dry.stdout, dry.stdout

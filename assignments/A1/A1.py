@@ -16,7 +16,7 @@
 # results themselves: calling gatelab's built-in gate for the gate you are writing (say
 # `gl.gates.Multiply` inside `MultiplyGate.backward`) is detected and scores nothing. Use NumPy
 # freely. To run the public tests, run `gatelab grade . A1.ipynb` in the folder this notebook
-# came in (it needs `pip install 'gatelab[grading]'`).
+# came in (it needs pytest; without it, `gatelab grade` prints the command that installs it).
 
 # %%
 import math

@@ -15,8 +15,8 @@
 # names, signatures and cache formats given here: each backward is tested with a cache built
 # as the forward pass here builds it. Calling gatelab's own affine, relu or losses inside the
 # functions you write is detected and scores nothing. To run the public tests, run
-# `gatelab grade . A2.ipynb` in the folder this notebook came in (it needs
-# `pip install 'gatelab[grading]'`).
+# `gatelab grade . A2.ipynb` in the folder this notebook came in (it needs pytest; without
+# it, `gatelab grade` prints the command that installs it).
 
 # %%
 import numpy as np

@@ -16,8 +16,8 @@
 # to gatelab's C++ gates. Keep the names, signatures and cache formats. Your naive layers must
 # not call gatelab's convolution or pooling; the network in Part 3 *should* use gatelab's fast
 # layers (your loops would make training take minutes). To run the public tests, run
-# `gatelab grade . A3.ipynb` in the folder this notebook came in (it needs
-# `pip install 'gatelab[grading]'`).
+# `gatelab grade . A3.ipynb` in the folder this notebook came in (it needs pytest; without
+# it, `gatelab grade` prints the command that installs it).
 
 # %%
 import numpy as np

@@ -34,8 +34,10 @@ def load_digits(test_size: float = 0.25, seed: int = 0, dtype="float64"
     try:
         from sklearn.datasets import load_digits as _sklearn_digits
     except ImportError as err:  # pragma: no cover - the test extra installs scikit-learn
-        raise ImportError("load_digits needs scikit-learn (its wheel ships the digits): "
-                          "pip install scikit-learn") from err
+        from gatelab.install_hints import missing
+
+        raise missing("load_digits (scikit-learn's wheel ships the digits)", "grading",
+                      packages=["scikit-learn"]) from err
     digits = _sklearn_digits()
     images = (digits.images[:, None, :, :] / 16.0).astype(dtype)
     labels = digits.target.astype(np.int64)

@@ -70,7 +70,12 @@ class StepSizeSweep:
 
     def plot(self, ax=None, *, show_backward: bool = False, guides: bool = True):
         """The V curves on log-log axes (matplotlib); returns the Axes."""
-        import matplotlib.pyplot as plt
+        try:
+            import matplotlib.pyplot as plt
+        except ImportError as err:
+            from gatelab.install_hints import missing
+
+            raise missing("step_size_sweep(...).plot", "viz", packages=["matplotlib"]) from err
 
         if ax is None:
             _, ax = plt.subplots(figsize=(6, 4))

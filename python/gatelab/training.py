@@ -187,7 +187,12 @@ def fit(graph: Graph, loss: Node, scores: Node, X, y, *, epochs: int, lr: float,
 
 def plot_history(history: History, axes=None):
     """Loss per iteration (with each epoch's mean) and accuracy per epoch; returns the axes."""
-    import matplotlib.pyplot as plt
+    try:
+        import matplotlib.pyplot as plt
+    except ImportError as err:
+        from gatelab.install_hints import missing
+
+        raise missing("plot_history", "viz", packages=["matplotlib"]) from err
 
     if axes is None:
         _, axes = plt.subplots(1, 2, figsize=(10, 3.5))

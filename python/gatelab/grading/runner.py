@@ -163,7 +163,9 @@ def grade(assignment: Union[str, Path, Assignment], submission: Union[str, Path]
         Path(json_path).unlink(missing_ok=True)        # dies, none is left (run_autograder writes a failure)
     try:
         if importlib.util.find_spec("pytest") is None:
-            raise RuntimeError("grading needs pytest: pip install pytest")
+            from gatelab.install_hints import hint
+
+            raise RuntimeError(hint("grading", "grading", packages=["pytest"]))
         a = assignment if isinstance(assignment, Assignment) else find_assignment(assignment)
         result.assignment, result.hidden_visibility = a.name, a.hidden_visibility
         iso = isolation.choose(no_sandbox)
