@@ -29,7 +29,7 @@ import sys
 from typing import Dict, List, Optional, Sequence
 from urllib.parse import unquote, urlparse
 
-__all__ = ["EXTRAS", "requirements", "install_command", "hint", "missing"]
+__all__ = ["EXTRAS", "PNG_RENDERERS", "requirements", "install_command", "hint", "missing"]
 
 # pyproject.toml's extras, for when gatelab runs without installed metadata.
 EXTRAS: Dict[str, List[str]] = {
@@ -38,6 +38,12 @@ EXTRAS: Dict[str, List[str]] = {
                   "scikit-learn>=1.3", "sympy>=1.12"],
     "grading": ["pytest>=8", "scikit-learn>=1.3"],
 }
+
+# Drawing.save(".png") with no rasteriser: each one named with the command that installs it (none
+# of them is gatelab, so PyPI and Debian have them all).
+PNG_RENDERERS = ("install one of: Graphviz (Debian/Ubuntu: apt-get install graphviz), cairosvg "
+                 "(pip install cairosvg), librsvg (apt-get install librsvg2-bin) or matplotlib "
+                 "(pip install matplotlib); or save the drawing as .svg, which needs none of them")
 
 _EXTRA_MARKER = re.compile(r"""\s*;\s*extra\s*==\s*["']([^"']+)["']\s*$""")
 _NAME = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)")

@@ -16,11 +16,11 @@ import shutil
 import subprocess
 from typing import Optional
 
+from gatelab.install_hints import PNG_RENDERERS
+
 __all__ = ["NoRenderer", "png_bytes", "figure", "dot_output"]
 
-INSTALL_HINT = ("install one of: Graphviz (Debian/Ubuntu: apt-get install graphviz), cairosvg "
-                "(pip install cairosvg), librsvg (apt-get install librsvg2-bin) or matplotlib "
-                "(pip install matplotlib); or save the drawing as .svg, which needs none of them")
+INSTALL_HINT = PNG_RENDERERS
 
 
 class NoRenderer(RuntimeError):
