@@ -200,6 +200,9 @@ def test_default_zip_installs_and_grades_on_gradescope(tmp_path, name):
     zip_path = make_zip(name, out)
     gs = Gradescope(zip_path, tmp_path / "image", docker=True)
     check_installed_from_the_zip(gs)
+    # Student code runs as uid 65534 here: the hidden tests must be root's alone.
+    hidden = gs.root / "source" / "assignment" / "tests" / "test_hidden.py"
+    assert hidden.exists() and not (gs.root / "source").stat().st_mode & 0o077 and not hidden.stat().st_mode & 0o077
     solution = gs.grade(out / "samples" / "solution.ipynb")
     assert solution["score"] == solution["max_score"], solution["output"][:3000]
     check_results(solution, name, "solution", mode="uid-drop")

@@ -291,6 +291,10 @@ def test_zip_carries_gatelab_and_never_installs_it_from_an_index(dists):
     assert not [line for line in installs if "gatelab" in line and "--no-index" not in line]
     assert f'PYTHON="${{GATELAB_PYTHON:-python{GRADESCOPE_PYTHON}}}"' in setup
     assert "apt_install bubblewrap" in setup
+    for name in ("setup.sh", "run_autograder"):                  # both parse as bash
+        with zipfile.ZipFile(dists["A1"] / "autograder.zip") as z:
+            script = z.read(name).decode()
+        assert subprocess.run(["bash", "-n"], input=script, text=True, capture_output=True).returncode == 0, name
 
 
 def test_assign_python_choice_and_missing_wheel(tmp_path, wheelhouse):

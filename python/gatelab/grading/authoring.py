@@ -259,8 +259,10 @@ _SETUP_SH = r"""#!/usr/bin/env bash
 # (compiled here, which needs g++ and the xtensor packages from apt and takes minutes). Only
 # gatelab's own dependencies (and the assignment's) come from PyPI.
 set -euo pipefail
+umask 022                      # the venv must be readable by uid 65534, the user student code runs as
 cd "$(dirname "$0")"
 SRC="$PWD"
+chmod -R go-rwx "$SRC"         # ... and the hidden tests in here must not be: this folder is root's alone
 ROOT="${AUTOGRADER_ROOT:-/autograder}"
 PYTHON="${GATELAB_PYTHON:-python{python}}"      # GATELAB_PYTHON: another interpreter of the same version
 VERSION="{version}"
