@@ -83,7 +83,9 @@ def sandbox(autograder: Path, scratch: Path, docker: bool) -> list:
     args += ["--proc", "/proc", "--dev", "/dev", "--bind", str(scratch), "/tmp",
              "--tmpfs", "/root", "--bind", str(autograder), "/autograder"]
     prefix = Path(os.path.realpath(PYTHON)).parents[1]
-    if Path("/root") in prefix.parents:
+    if Path("/root") in prefix.parents:   # its folders world-traversable, as /usr/lib/python3.X is
+        for folder in reversed([p for p in prefix.parents if Path("/root") in p.parents]):
+            args += ["--perms", "0755", "--dir", str(folder)]
         args += ["--ro-bind", str(prefix), str(prefix)]
     PIP_CACHE.mkdir(parents=True, exist_ok=True)
     args += ["--bind", str(PIP_CACHE), "/tmp/pip-cache"]
@@ -127,7 +129,7 @@ class Gradescope:
             pytest.fail(f"`{script}` exited with {done.returncode} in the Gradescope sandbox:\n{done.stdout[-6000:]}")
         return done.stdout
 
-    def grade(self, submission: Path) -> dict:
+    def grade(self, submission: Path, expect_grade: bool = True) -> dict:
         """Gradescope's per-submission steps: a fresh submission folder, run_autograder, results.json."""
         folder = self.root / "submission"
         shutil.rmtree(folder, ignore_errors=True)
@@ -140,7 +142,10 @@ class Gradescope:
             shutil.copy(submission, folder / submission.name)
         self.output = self.run("cp /autograder/source/run_autograder /autograder/run_autograder && "
                                "/autograder/run_autograder")
-        return json.loads((self.root / "results" / "results.json").read_text())
+        data = json.loads((self.root / "results" / "results.json").read_text())
+        if expect_grade and "max_score" not in data:
+            pytest.fail(f"run_autograder on {submission.name} gave no grade: {data}\n{self.output[-6000:]}")
+        return data
 
 
 def make_zip(name: str, out: Path) -> Path:
@@ -216,7 +221,7 @@ def test_default_zip_installs_and_grades_on_gradescope(tmp_path, name):
         # gatelab broken after set-up (its compiled core gone): still a valid results.json.
         for core in (gs.root / "venv").rglob("_core.*.so"):
             core.unlink()
-        broken = gs.grade(out / "samples" / "solution.ipynb")
+        broken = gs.grade(out / "samples" / "solution.ipynb", expect_grade=False)
         assert broken["score"] == 0 and "course staff" in broken["output"], broken
         assert "left no valid results.json" in gs.output
 
