@@ -1,6 +1,7 @@
 """The ``gatelab`` command.
 
     gatelab assign A1 [OUT]                      student notebook, autograder bundle and zip, samples
+    gatelab assign A1 --wheels DIR --python 3.10 the zip carries gatelab's wheel for Gradescope's Python
     gatelab grade A1 alice.ipynb [--json results.json]
     gatelab grade A1 --all submissions/ -j 2 [--csv grades.csv] [--json-dir results/]
     gatelab grade A1 --samples                   grade the sample submissions against their expected scores
@@ -26,7 +27,7 @@ def _assign_command(subparsers) -> None:
     p = subparsers.add_parser(
         "assign", help="make the student notebook, autograder bundle and Gradescope zip",
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        description="From an assignment's solution notebook: OUT/student (notebook and public tests), "
+        description="From an assignment's solution notebook: OUT/student (notebook and public tests),\n"
                     "OUT/autograder (all tests), OUT/autograder.zip (Gradescope), OUT/solution and OUT/samples.",
         epilog=f"""The Gradescope zip: upload OUT/autograder.zip as the assignment's autograder, on
 Gradescope's default base image (Ubuntu 22.04, Python {GRADESCOPE_PYTHON}). gatelab is not on PyPI,
