@@ -1,9 +1,10 @@
 # gatelab — two commands do everything on a fresh Debian/Ubuntu machine, idempotently:
 #   make demo   the lectures' worked examples through the C++ graph, then a gradient-check table
-#   make test   the whole test suite
+#   make test   the whole test suite, but the distribution tests (DIST_TESTS: they need make wheel)
 #   make wheel  dist/: a self-contained wheel per CPython 3.9-3.13 found here, the sdist and
 #               dist/wheelhouse/ (a PEP 503 index to host), each wheel tested in a clean venv
-#   make dist-test  make wheel, then the wheel tests again (what .ci/run adds after make test)
+#   make dist-test  make wheel, then the distribution tests again (what .ci/run adds after make test):
+#               each wheel in a clean venv, a non-root instructor grading, a simulated Gradescope
 #   make notebooks  the lecture notebooks in JupyterLab (installs JupyterLab into .venv once)
 #   make bench  gatelab vs PyTorch vs a NumPy reference, at 1 and 2 threads -> BENCHMARKS.md
 # Each installs what is missing first, in four numbered steps that say what they do: Debian
@@ -22,16 +23,19 @@ APT_PACKAGES := g++ libxtensor-dev libxtensor-blas-dev xtl-dev libxsimd-dev libo
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 CORE_SOURCES := $(shell find cpp bindings -type f 2>/dev/null) CMakeLists.txt pyproject.toml
 PYTEST_ARGS ?=
+# What needs dist/ (make wheel): the wheels in clean venvs, a non-root instructor grading with
+# the wheel, and Gradescope simulated with the default autograder.zip.
+DIST_TESTS := tests/test_wheel.py tests/test_grading_non_root.py tests/test_gradescope.py
 
 .PHONY: demo test setup system-deps wheel dist-test notebooks bench clean
 
 demo: $(VENV)/.built
 	$(VENV)/bin/gatelab demo --grading
 
-# The wheel tests build nothing and need dist/: they run in make wheel / make dist-test.
+# The distribution tests build nothing and need dist/: they run in make wheel / make dist-test.
 test: $(VENV)/.built
-	@echo "Running the test suite (the wheel tests run in make dist-test)"
-	@$(PY) -m pytest --ignore=tests/test_wheel.py $(PYTEST_ARGS); rc=$$?; \
+	@echo "Running the test suite (the distribution tests run in make dist-test)"
+	@$(PY) -m pytest $(addprefix --ignore=,$(DIST_TESTS)) $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests; that is a failure"; exit 1; fi; \
 	exit $$rc
 
@@ -130,15 +134,15 @@ dist/.built: $(VENV)/.wheel-tools $(VENV)/.built $(WHEEL_SOURCES)
 
 # Each wheel, installed from dist/wheelhouse into a clean venv of its Python: lecture fixtures,
 # gradient checks, the bundled libraries, README's tour (tests/test_wheel.py).
-dist/.tested: dist/.built tests/test_wheel.py README.md
-	@echo "Testing each wheel in a clean venv of its Python (tests/test_wheel.py)"
-	@GATELAB_DIST_TEST=1 $(PY) -m pytest -p no:cacheprovider tests/test_wheel.py
+dist/.tested: dist/.built $(DIST_TESTS) README.md
+	@echo "Testing the distribution: each wheel in a clean venv, a non-root grader, Gradescope ($(DIST_TESTS))"
+	@GATELAB_DIST_TEST=1 $(PY) -m pytest -p no:cacheprovider $(DIST_TESTS)
 	@touch $@
 
 # CI's second half: the wheels rebuilt if out of date and tested again whatever the stamp says.
 dist-test: dist/.built
-	@echo "Testing each wheel in a clean venv of its Python (tests/test_wheel.py)"
-	@GATELAB_DIST_TEST=1 $(PY) -m pytest -p no:cacheprovider tests/test_wheel.py
+	@echo "Testing the distribution: each wheel in a clean venv, a non-root grader, Gradescope ($(DIST_TESTS))"
+	@GATELAB_DIST_TEST=1 $(PY) -m pytest -p no:cacheprovider $(DIST_TESTS)
 	@touch dist/.tested
 
 clean:

@@ -1,6 +1,7 @@
 """The ``gatelab`` command.
 
     gatelab assign A1 [OUT]                      student notebook, autograder bundle and zip, samples
+    gatelab assign A1 --wheels DIR --python 3.10 the zip carries gatelab's wheel for Gradescope's Python
     gatelab grade A1 alice.ipynb [--json results.json]
     gatelab grade A1 --all submissions/ -j 2 [--csv grades.csv] [--json-dir results/]
     gatelab grade A1 --samples                   grade the sample submissions against their expected scores
@@ -22,26 +23,49 @@ __all__ = ["main", "build_parser", "COMMANDS"]
 
 
 def _assign_command(subparsers) -> None:
-    p = subparsers.add_parser("assign", help="make the student notebook, autograder bundle and Gradescope zip",
-                              description="From an assignment's solution notebook: OUT/student (notebook and "
-                                          "public tests), OUT/autograder (all tests), OUT/autograder.zip "
-                                          "(Gradescope), OUT/solution and OUT/samples.")
+    from gatelab.grading.authoring import GRADESCOPE_PYTHON
+
+    p = subparsers.add_parser(
+        "assign", help="make the student notebook, autograder bundle and Gradescope zip",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="From an assignment's solution notebook: OUT/student (notebook and public tests),\n"
+                    "OUT/autograder (all tests), OUT/autograder.zip (Gradescope), OUT/solution and OUT/samples.",
+        epilog=f"""The Gradescope zip: upload OUT/autograder.zip as the assignment's autograder, on
+Gradescope's default base image (Ubuntu 22.04, Python {GRADESCOPE_PYTHON}). gatelab is not on PyPI,
+so the zip carries gatelab itself: the wheel for that Python, from --wheels DIR (default: the
+checkout's dist/, which `make wheel` writes), and the sdist as a fallback. Its setup.sh installs
+gatelab from those files, only gatelab's dependencies (numpy, pytest, the assignment's, e.g.
+scikit-learn) from PyPI, and bubblewrap from apt where it can. Without a wheel for the Python,
+assign stops and says to run `make wheel`. For another base image, --python 3.X (repeatable:
+one wheel each). run_autograder always leaves a valid results.json, which also says how student
+code was isolated (bubblewrap, or uid 65534 in Gradescope's Docker containers).""")
     p.add_argument("assignment", help="an assignment folder, or a name under ./assignments (e.g. A1)")
     p.add_argument("out", nargs="?", help="output folder (default: dist/<name>)")
-    p.add_argument("--sdist", action="store_true", help="put a gatelab source distribution in the zip")
+    p.add_argument("--wheels", metavar="DIR",
+                   help="folder holding gatelab's wheels and sdist, searched recursively (a wheelhouse works); "
+                        "default: the checkout's dist/ (make wheel)")
+    p.add_argument("--python", metavar="3.X", action="append",
+                   help=f"the CPython of Gradescope's base image the zip installs on (default {GRADESCOPE_PYTHON}, "
+                        "Ubuntu 22.04's); repeat to carry a wheel for each")
+    p.add_argument("--sdist-only", "--sdist", dest="sdist_only", action="store_true",
+                   help="carry no wheel, only gatelab's sdist: Gradescope compiles gatelab when it builds the "
+                        "image (minutes, and apt packages); for a Python no wheel exists for")
     p.add_argument("--no-samples", action="store_true", help="do not write the sample submissions")
     p.set_defaults(func=_assign)
 
 
 def _assign(args) -> int:
     from gatelab.grading.assignment import find_assignment
-    from gatelab.grading.authoring import assign
+    from gatelab.grading.authoring import assign, packages_in_zip
 
     a = find_assignment(args.assignment)
     out = Path(args.out) if args.out else Path("dist") / a.name
-    assign(a, out, sdist=args.sdist, samples=not args.no_samples)
+    assign(a, out, samples=not args.no_samples, wheels=args.wheels, python=args.python, sdist_only=args.sdist_only)
     print(f"{a.name}: wrote {out}/student, {out}/autograder, {out}/autograder.zip, {out}/solution"
           + ("" if args.no_samples else f", {out}/samples"))
+    carried = packages_in_zip(out / "autograder.zip")
+    print(f"{a.name}: autograder.zip installs gatelab from " + (", ".join(carried) or "nothing") +
+          " (setup.sh takes the first that installs on Gradescope)")
     return 0
 
 
